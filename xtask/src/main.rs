@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
+mod coverage;
 mod gen;
+mod test;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "blueking-rs project tasks")]
@@ -25,6 +27,19 @@ enum Command {
         /// The specs folder (default: specs/ of the workspace).
         #[arg(long)]
         specs: Option<PathBuf>,
+    },
+    /// Print spec coverage per component against the official inventory and docs; fails
+    /// when an inventory API has no spec.
+    Coverage {
+        /// The reference folder with inventory.tsv and apidocs/ (default: ../shared/reference).
+        #[arg(long)]
+        reference: Option<PathBuf>,
+    },
+    /// Run the whole test suite (prepares the Python virtualenv the interop test needs).
+    Test {
+        /// Extra arguments for `cargo test`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
 }
 
@@ -52,5 +67,32 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Coverage { reference } => {
+            let reference = reference.unwrap_or_else(|| root.join("../shared/reference"));
+            let bundle = match bk_codegen::load_dir(&root.join("specs"), &root) {
+                Ok(b) => b,
+                Err(d) => {
+                    eprintln!("{d}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match coverage::run(&bundle, &reference) {
+                Ok(table) => {
+                    println!("{table}");
+                    ExitCode::SUCCESS
+                }
+                Err(table) => {
+                    println!("{table}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Test { args } => match test::run_tests(&root, &args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("xtask test: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
