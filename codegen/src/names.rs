@@ -88,6 +88,9 @@ pub fn suggest_ident(wire: &str) -> String {
 /// (`biz_set` -> `BizSet`, `SUSPEND` -> `Suspend`); integers become `V<n>` (`-1` -> `VMinus1`).
 pub fn variant_for(value: &serde_json::Value) -> Option<String> {
     match value {
+        serde_json::Value::String(s) if s.parse::<i64>().is_ok() => {
+            variant_for(&serde_json::Value::from(s.parse::<i64>().ok()?))
+        }
         serde_json::Value::String(s) => {
             // `SUSPEND` -> `Suspend`, but keep the word breaks of `bizSet`.
             let base = if s.chars().any(|c| c.is_ascii_lowercase()) {

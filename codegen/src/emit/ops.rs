@@ -86,10 +86,20 @@ pub fn operation(c: &Component, api: &Api) -> Result<Op, String> {
     });
     let response_def = match &response_schema {
         Some(s) => match &s.kind {
-            SchemaKind::Object { .. } | SchemaKind::Enum { .. } => {
+            SchemaKind::Object { rust_type, .. } | SchemaKind::Enum { rust_type, .. } => {
                 tcx.type_of(s);
                 defined_names(s, &mut public_types);
-                quote!()
+                if rust_type == &response_name {
+                    quote!()
+                } else {
+                    // The spec named the response type with `title`; keep `<Api>Response` too.
+                    let titled = format_ident!("{}", rust_type);
+                    let doc = doc_attrs(&format!(
+                        "The `data` of a successful `{}` response.",
+                        api.name
+                    ));
+                    quote!(#doc pub type #response = #titled;)
+                }
             }
             _ => {
                 let ty = tcx.type_of(s);

@@ -1,1 +1,63 @@
-//! placeholder
+//! Runtime shared by every generated BlueKing client crate.
+//!
+//! One [`Client`] (one connection pool) serves every component. Generated
+//! code describes each API with a `const` [`ApiMeta`] and calls
+//! [`Client::send`]; the runtime builds the request ([`request`]), adds the
+//! credentials ([`auth`], [`signature`]), sends it (`transport`), reads the
+//! envelope ([`envelope`]) and turns every failure into one [`Error`] whose
+//! `Display` names the API, HTTP status, code, message and request id.
+//! Secrets ([`Secret`]) never reach `Debug`, `Display`, errors or logs
+//! ([`redact`]).
+//!
+//! ```no_run
+//! use bk_runtime::{ApiMeta, Client, Method};
+//!
+//! const SEARCH_BUSINESS: ApiMeta = ApiMeta {
+//!     component: "cc",
+//!     name: "search_business",
+//!     method: Method::Post,
+//!     path: "/api/c/compapi{bk_api_ver}/cc/search_business/",
+//!     idempotent: true,
+//!     sensitive: &[],
+//!     cache_ttl_secs: None,
+//! };
+//!
+//! # async fn demo() -> Result<(), bk_runtime::Error> {
+//! let client = Client::from_env()?;
+//! let data: serde_json::Value = client
+//!     .send(&SEARCH_BUSINESS, &serde_json::json!({"fields": ["bk_biz_id"]}))
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod meta;
+pub mod redact;
+pub mod registry;
+pub mod request;
+pub mod secret;
+pub mod serde_helpers;
+pub mod signature;
+mod transport;
+
+pub use client::Client;
+pub use config::{ApiVersion, AuthMode, ClientBuilder, Config, UserAuth};
+pub use envelope::RawResponse;
+pub use error::{Error, ErrorKind, TimeoutKind};
+pub use meta::{ApiMeta, Method};
+pub use registry::{check_data, testing, ApiEntry, DataMismatch};
+pub use secret::Secret;
+
+/// Re-exports for generated crates, so that they may depend on `bk-runtime` alone.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+    pub use serde_json;
+}

@@ -1,0 +1,358 @@
+//! The BlueKing response envelope
+//! `{"result", "code", "message", "data", "request_id", "permission"}` and
+//! its classification into [`RawResponse`] or [`Error`].
+//!
+//! Parsing is lenient where servers differ and strict nowhere it matters:
+//! `code` may be an integer, an integral float or a numeric string; `message`
+//! and `request_id` may be missing or `null`; a body without `result` falls
+//! back to `code == 0`. Anything that is not a JSON object with `result` or
+//! `code` is [`ErrorKind::NonJson`]. No server input can make this module panic.
+
+use http::HeaderMap;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use crate::error::{Error, ErrorKind};
+use crate::redact;
+use crate::transport::HttpResponse;
+
+/// Request id header set by the API gateway.
+pub const REQUEST_ID_HEADER: &str = "x-bkapi-request-id";
+/// Generic request id header.
+pub const FALLBACK_REQUEST_ID_HEADER: &str = "x-request-id";
+/// Gateway error code header.
+pub const ERROR_CODE_HEADER: &str = "x-bkapi-error-code";
+/// Gateway error message header.
+pub const ERROR_MESSAGE_HEADER: &str = "x-bkapi-error-message";
+
+/// Longest server message kept, in characters.
+const MESSAGE_MAX_CHARS: usize = 2048;
+
+/// A decoded envelope whose `data` is left as raw JSON.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// HTTP status of the response (2xx).
+    pub http_status: u16,
+    /// Request id from the body, else from the `X-Bkapi-Request-Id` / `X-Request-Id` headers.
+    pub request_id: Option<String>,
+    /// The envelope `result`.
+    pub result: bool,
+    /// The envelope `code`; when the server sent none: `0` on success, `-1` on failure.
+    pub code: i64,
+    /// The envelope `message` (empty when absent).
+    pub message: String,
+    /// The envelope `data`, untouched (`null` when absent).
+    pub data: Box<RawValue>,
+    /// The IAM permission object, when the server sent a non-null one.
+    pub permission: Option<Value>,
+    code_present: bool,
+}
+
+impl RawResponse {
+    /// The [`ErrorKind::Api`] error for a `result: false` envelope, or `None` on success.
+    pub(crate) fn api_error(&self) -> Option<Error> {
+        if self.result {
+            return None;
+        }
+        Some(
+            Error::from_kind(ErrorKind::Api {
+                code: self.code_present.then_some(self.code),
+                message: self.message.clone(),
+                permission: self.permission.clone(),
+            })
+            .with_http(self.http_status, self.request_id.clone()),
+        )
+    }
+}
+
+#[derive(Deserialize)]
+struct Wire<'a> {
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    code: Option<Value>,
+    #[serde(default)]
+    message: Option<Value>,
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
+    #[serde(default)]
+    request_id: Option<Value>,
+    #[serde(default)]
+    permission: Option<Value>,
+}
+
+/// Classifies an HTTP response. `secrets` are scrubbed from any server text kept.
+pub(crate) fn parse(resp: &HttpResponse, secrets: &[&str]) -> Result<RawResponse, Error> {
+    let header_request_id = header(&resp.headers, REQUEST_ID_HEADER)
+        .or_else(|| header(&resp.headers, FALLBACK_REQUEST_ID_HEADER));
+    let gw_code =
+        header(&resp.headers, ERROR_CODE_HEADER).and_then(|c| lenient_code(&Value::String(c)));
+    let gw_message =
+        header(&resp.headers, ERROR_MESSAGE_HEADER).map(|m| clean_message(&m, secrets));
+    let wire = serde_json::from_slice::<Wire<'_>>(&resp.body).ok();
+
+    if !(200..300).contains(&resp.status) {
+        let body_code = wire
+            .as_ref()
+            .and_then(|w| w.code.as_ref())
+            .and_then(lenient_code);
+        let body_message = wire
+            .as_ref()
+            .and_then(|w| w.message.as_ref())
+            .and_then(message_text)
+            .filter(|m| !m.is_empty())
+            .map(|m| clean_message(&m, secrets));
+        let request_id = wire
+            .as_ref()
+            .and_then(|w| w.request_id.as_ref())
+            .and_then(request_id_text)
+            .or(header_request_id);
+        return Err(Error::from_kind(ErrorKind::HttpStatus {
+            status: resp.status,
+            code: gw_code.or(body_code),
+            message: gw_message.or(body_message),
+            snippet: redact::snippet(&resp.body, secrets),
+        })
+        .with_http(resp.status, request_id));
+    }
+
+    let non_json = |request_id: Option<String>| {
+        Error::from_kind(ErrorKind::NonJson {
+            content_type: header(&resp.headers, "content-type"),
+            snippet: redact::snippet(&resp.body, secrets),
+            code: gw_code,
+            message: gw_message.clone(),
+        })
+        .with_http(resp.status, request_id)
+    };
+    let Some(wire) = wire else {
+        return Err(non_json(header_request_id));
+    };
+    let code = wire.code.as_ref().and_then(lenient_code);
+    let result = match (&wire.result, code) {
+        (Some(Value::Bool(b)), _) => *b,
+        (_, Some(c)) => c == 0,
+        _ => return Err(non_json(header_request_id)),
+    };
+    let data = match wire.data {
+        Some(raw) => raw.to_owned(),
+        None => null_raw(),
+    };
+    Ok(RawResponse {
+        http_status: resp.status,
+        request_id: wire
+            .request_id
+            .as_ref()
+            .and_then(request_id_text)
+            .or(header_request_id),
+        result,
+        code: code.unwrap_or(if result { 0 } else { -1 }),
+        code_present: code.is_some(),
+        message: wire
+            .message
+            .as_ref()
+            .and_then(message_text)
+            .map(|m| clean_message(&m, secrets))
+            .unwrap_or_default(),
+        data,
+        permission: wire.permission.filter(|p| !p.is_null()),
+    })
+}
+
+/// Decodes `data` into `T`. Plain `serde_json` first; on failure a second pass
+/// with `serde_path_to_error` finds the JSON path of the failing field.
+pub(crate) fn decode_data<T: DeserializeOwned>(data: &RawValue) -> Result<T, DecodeFailure> {
+    match serde_json::from_str::<T>(data.get()) {
+        Ok(v) => Ok(v),
+        Err(e) => Err(DecodeFailure {
+            path: failing_path::<T>(data),
+            error: e,
+        }),
+    }
+}
+
+/// Where and why `data` failed to decode.
+pub(crate) struct DecodeFailure {
+    pub(crate) path: String,
+    pub(crate) error: serde_json::Error,
+}
+
+#[cold]
+#[inline(never)]
+fn failing_path<T: DeserializeOwned>(data: &RawValue) -> String {
+    let mut de = serde_json::Deserializer::from_str(data.get());
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(_) => ".".to_owned(),
+        Err(e) => e.path().to_string(),
+    }
+}
+
+/// The raw JSON `null`.
+pub(crate) fn null_raw() -> Box<RawValue> {
+    // `RawValue::NULL` is a `&'static RawValue` holding `null`.
+    RawValue::NULL.to_owned()
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// An integer code from a number or numeric string.
+pub(crate) fn lenient_code(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().and_then(integral)),
+        Value::String(s) => {
+            let s = s.trim();
+            s.parse::<i64>()
+                .ok()
+                .or_else(|| s.parse::<f64>().ok().and_then(integral))
+        }
+        _ => None,
+    }
+}
+
+/// `f` as an `i64` if it is integral and in range.
+pub(crate) fn integral(f: f64) -> Option<i64> {
+    // 2^63 is exactly representable; every integral f64 in [-2^63, 2^63) fits.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    (f.is_finite() && f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f)).then_some(f as i64)
+}
+
+fn message_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn request_id_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn clean_message(m: &str, secrets: &[&str]) -> String {
+    redact::truncate_chars(redact::scrub(m, secrets), MESSAGE_MAX_CHARS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn resp(status: u16, headers: &[(&'static str, &'static str)], body: &str) -> HttpResponse {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(*k, http::HeaderValue::from_static(v));
+        }
+        HttpResponse {
+            status,
+            headers: h,
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    #[test]
+    fn success_envelope() {
+        let r = parse(
+            &resp(
+                200,
+                &[],
+                r#"{"result":true,"code":"0","message":"","data":{"a":1},"request_id":"abc"}"#,
+            ),
+            &[],
+        )
+        .unwrap();
+        assert!(r.result);
+        assert_eq!(r.code, 0);
+        assert_eq!(r.data.get(), r#"{"a":1}"#);
+        assert_eq!(r.request_id.as_deref(), Some("abc"));
+        assert!(r.api_error().is_none());
+    }
+
+    #[test]
+    fn missing_fields_and_header_request_id() {
+        let r = parse(
+            &resp(200, &[("x-request-id", "hdr")], r#"{"result":true}"#),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(r.code, 0);
+        assert_eq!(r.data.get(), "null");
+        assert_eq!(r.request_id.as_deref(), Some("hdr"));
+        let r = parse(
+            &resp(200, &[], r#"{"code":0,"data":null,"message":null}"#),
+            &[],
+        )
+        .unwrap();
+        assert!(r.result);
+        assert_eq!(r.message, "");
+    }
+
+    #[test]
+    fn failure_envelope() {
+        let r = parse(
+            &resp(
+                200,
+                &[],
+                r#"{"result":false,"code":1199006.0,"message":"bad","permission":{"x":1}}"#,
+            ),
+            &[],
+        )
+        .unwrap();
+        let e = r.api_error().unwrap();
+        assert_eq!(e.code(), Some(1199006));
+        assert_eq!(e.message(), Some("bad"));
+        assert!(e.permission().is_some());
+        let r = parse(&resp(200, &[], r#"{"result":false}"#), &[]).unwrap();
+        assert_eq!(r.code, -1);
+        assert_eq!(r.api_error().unwrap().code(), None);
+    }
+
+    #[test]
+    fn weird_bodies_never_panic() {
+        for body in [
+            "",
+            "null",
+            "[]",
+            "1",
+            "\"x\"",
+            "{}",
+            "{\"result\":\"yes\"}",
+            "{\"code\":\"abc\"}",
+            "{\"result\":true,\"code\":1e400}",
+            "{\"result\":true,\"data\":",
+            "\u{feff}{}",
+            "{\"result\":true,\"result\":false}",
+        ] {
+            let r = parse(&resp(200, &[], body), &[]);
+            if let Err(e) = &r {
+                assert!(
+                    matches!(e.kind(), ErrorKind::NonJson { .. }),
+                    "{body}: {e:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lenient_codes() {
+        use serde_json::json;
+        assert_eq!(lenient_code(&json!(5)), Some(5));
+        assert_eq!(lenient_code(&json!(5.0)), Some(5));
+        assert_eq!(lenient_code(&json!(5.5)), None);
+        assert_eq!(lenient_code(&json!(" 12 ")), Some(12));
+        assert_eq!(lenient_code(&json!("1e3")), Some(1000));
+        assert_eq!(lenient_code(&json!("x")), None);
+        assert_eq!(lenient_code(&json!(1e300)), None);
+        assert_eq!(lenient_code(&json!(null)), None);
+    }
+}
