@@ -12,7 +12,7 @@ async fn calls(client: bk_sdk::Client) -> Result<(), bk_sdk::Error> {
         .await?;
     let _count: i64 = hosts.count;
     let user = client.bk_login().get_user().bk_username("admin").send().await?;
-    let _name: Option<String> = user.bk_username;
+    let _name: String = user.bk_username;
     let _raw: serde_json::Value = client.call("cc", "search_business", serde_json::json!({})).await?;
     Ok(())
 }

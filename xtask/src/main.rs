@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod coverage;
 mod gen;
+mod import_apidoc;
 mod test;
 
 #[derive(Parser)]
@@ -34,6 +35,18 @@ enum Command {
         /// The reference folder with inventory.tsv and apidocs/ (default: ../shared/reference).
         #[arg(long)]
         reference: Option<PathBuf>,
+    },
+    /// Turn official docs into spec skeletons (or fill what is missing in existing specs;
+    /// hand-written parts are never overwritten).
+    ImportApidoc {
+        /// The component the docs belong to (`cc`, `jobv3`, ...).
+        component: String,
+        /// The doc files (`../shared/reference/apidocs/cc/list_biz_hosts_topo.md` ...).
+        #[arg(required = true)]
+        docs: Vec<PathBuf>,
+        /// The official SDKs' inventory (default: ../shared/reference/inventory.tsv).
+        #[arg(long)]
+        inventory: Option<PathBuf>,
     },
     /// Run the whole test suite (prepares the Python virtualenv the interop test needs).
     Test {
@@ -83,6 +96,35 @@ fn main() -> ExitCode {
                 }
                 Err(table) => {
                     println!("{table}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::ImportApidoc { component, docs, inventory } => {
+            let inventory = inventory.unwrap_or_else(|| root.join("../shared/reference/inventory.tsv"));
+            let rows = match import_apidoc::load_inventory(&inventory) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("import-apidoc: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match import_apidoc::run(&root.join("specs"), &component, &docs, &rows) {
+                Ok(reports) => {
+                    let mut written = 0;
+                    for r in &reports {
+                        written += usize::from(r.written);
+                        let state = if r.written { "written" } else { "unchanged" };
+                        println!("{state}: {}", r.file.display());
+                        for p in &r.problems {
+                            println!("  could not parse: {p}");
+                        }
+                    }
+                    eprintln!("{} docs, {written} spec files written", reports.len());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("import-apidoc: {e}");
                     ExitCode::FAILURE
                 }
             }
