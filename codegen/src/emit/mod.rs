@@ -385,6 +385,7 @@ bk-runtime.workspace = true
 
     let mut items = Vec::new();
     let mut prelude = Vec::new();
+    let mut registries = Vec::new();
     for c in &bundle.components {
         let feature = &c.name;
         let m = ident(&c.name);
@@ -399,6 +400,11 @@ bk-runtime.workspace = true
         prelude.push(quote! {
             #[cfg(feature = #feature)]
             pub use #krate::#ext;
+        });
+        let name = &c.name;
+        registries.push(quote! {
+            #[cfg(feature = #feature)]
+            out.push((#name, #krate::registry::APIS));
         });
     }
     let lib = quote! {
@@ -418,6 +424,15 @@ bk-runtime.workspace = true
         pub use bk_runtime::{self as runtime, Client, ClientBuilder, Error};
 
         #(#items)*
+
+        /// Every enabled component with its API registry (metadata and response checker of
+        /// each API), sorted by component name. Tools such as the `bk` CLI are built on it.
+        pub fn registries() -> Vec<(&'static str, &'static [bk_runtime::ApiEntry])> {
+            #[allow(unused_mut)]
+            let mut out: Vec<(&'static str, &'static [bk_runtime::ApiEntry])> = Vec::new();
+            #(#registries)*
+            out
+        }
 
         /// The extension traits that add `client.<component>()` to [`Client`].
         pub mod prelude {

@@ -49,6 +49,27 @@ pub use bk_sops as sops;
 /// `usermanage`: User management: users, departments and their relations.
 #[cfg(feature = "usermanage")]
 pub use bk_usermanage as usermanage;
+/// Every enabled component with its API registry (metadata and response checker of
+/// each API), sorted by component name. Tools such as the `bk` CLI are built on it.
+pub fn registries() -> Vec<(&'static str, &'static [bk_runtime::ApiEntry])> {
+    #[allow(unused_mut)]
+    let mut out: Vec<(&'static str, &'static [bk_runtime::ApiEntry])> = Vec::new();
+    #[cfg(feature = "bk_login")] out.push(("bk_login", bk_login::registry::APIS));
+    #[cfg(feature = "bk_paas")] out.push(("bk_paas", bk_paas::registry::APIS));
+    #[cfg(feature = "cc")] out.push(("cc", bk_cc::registry::APIS));
+    #[cfg(feature = "cmsi")] out.push(("cmsi", bk_cmsi::registry::APIS));
+    #[cfg(feature = "esb")] out.push(("esb", bk_esb::registry::APIS));
+    #[cfg(feature = "gse")] out.push(("gse", bk_gse::registry::APIS));
+    #[cfg(feature = "itsm")] out.push(("itsm", bk_itsm::registry::APIS));
+    #[cfg(feature = "job")] out.push(("job", bk_job::registry::APIS));
+    #[cfg(feature = "jobv3")] out.push(("jobv3", bk_jobv3::registry::APIS));
+    #[cfg(feature = "monitor_v3")]
+    out.push(("monitor_v3", bk_monitor_v3::registry::APIS));
+    #[cfg(feature = "sops")] out.push(("sops", bk_sops::registry::APIS));
+    #[cfg(feature = "usermanage")]
+    out.push(("usermanage", bk_usermanage::registry::APIS));
+    out
+}
 /// The extension traits that add `client.<component>()` to [`Client`].
 pub mod prelude {
     pub use bk_runtime::Client;
