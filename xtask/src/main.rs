@@ -48,6 +48,30 @@ enum Command {
         #[arg(long)]
         inventory: Option<PathBuf>,
     },
+    /// Check that a captured ESB envelope decodes into the typed response of an API (runs
+    /// `bk check-response`, which is backed by the generated registries). Exit 0 when it
+    /// decodes, 1 naming the failing field, 2 for an unknown API or unreadable input.
+    CheckResponse {
+        /// ESB component (`cc`, `jobv3`, ...).
+        component: String,
+        /// API name.
+        api: String,
+        /// File with the envelope; `-` for standard input.
+        #[arg(default_value = "-")]
+        file: String,
+    },
+    /// Run the reliability harness: bk-sim with injected faults of every kind, a mixed
+    /// workload of idempotent reads and job executions; prints
+    /// `calls=N faults=N retries=N ok=N failed=N duplicates=N` (duplicates counted by the
+    /// simulator). Exit 0 only when every idempotent call succeeded and duplicates=0.
+    FaultMatrix {
+        /// Number of calls.
+        #[arg(long, default_value_t = 10_000)]
+        calls: usize,
+        /// Fraction of calls that meet an injected fault.
+        #[arg(long, default_value_t = 0.2)]
+        fault_rate: f64,
+    },
     /// Run the whole test suite (prepares the Python virtualenv the interop test needs).
     Test {
         /// Extra arguments for `cargo test`.
@@ -125,6 +149,40 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("import-apidoc: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::CheckResponse { component, api, file } => {
+            // The registries live in the generated crates; building them here would make
+            // `cargo xtask gen` depend on generated code, so the check runs in the `bk` binary.
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .current_dir(&root)
+                .args(["run", "--quiet", "-p", "bk-cli", "--", "check-response", &component, &api, &file])
+                .status();
+            match status {
+                Ok(s) => ExitCode::from(s.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(2)),
+                Err(e) => {
+                    eprintln!("check-response: cannot run the bk binary: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::FaultMatrix { calls, fault_rate } => {
+            // A release build of its own crate: the harness needs the simulator and the
+            // generated clients, which `cargo xtask gen` must not depend on.
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .current_dir(&root)
+                .args(["run", "--quiet", "--release", "-p", "bk-fault-matrix", "--"])
+                .args(["--calls", &calls.to_string(), "--fault-rate", &fault_rate.to_string()])
+                .status();
+            match status {
+                Ok(s) if s.success() => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("fault-matrix: cannot run cargo: {e}");
                     ExitCode::FAILURE
                 }
             }

@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::HeaderMap;
 use serde::de::DeserializeOwned;
@@ -21,11 +21,58 @@ use tracing::Instrument as _;
 use crate::auth::Auth;
 use crate::config::{ClientBuilder, Config};
 use crate::envelope::{self, RawResponse};
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, TimeoutKind};
+use crate::hooks::{AttemptInfo, Hooks, ResponseInfo};
 use crate::meta::{valid_api, valid_component, ApiMeta, Method, Target};
 use crate::redact;
 use crate::request::{self, PreparedRequest};
-use crate::transport;
+use crate::retry::{self, token_bucket, RetryPolicy, TokenBucket};
+use crate::transport::{self, AttemptLimit};
+
+/// Per-call settings that override the client's defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// use bk_runtime::{CallOptions, RetryPolicy};
+/// let opts = CallOptions::new()
+///     .retry(RetryPolicy::disabled())
+///     .timeout(Duration::from_secs(5));
+/// # let _ = opts;
+/// ```
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// Retry policy of this call (default: the client's [`Config::retry_policy`]).
+    pub retry: Option<RetryPolicy>,
+    /// Operation timeout of this call: every attempt and wait included
+    /// (default: the client's [`Config::operation_timeout`]).
+    pub timeout: Option<Duration>,
+}
+
+impl CallOptions {
+    /// No override.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses `policy` for this call.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Bounds this call, retries included, by `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// Default options, for [`Client::send`].
+static NO_OPTIONS: CallOptions = CallOptions {
+    retry: None,
+    timeout: None,
+};
 
 /// Longest serde message kept in a decode error, in characters.
 const DECODE_MESSAGE_MAX_CHARS: usize = 512;
@@ -49,6 +96,8 @@ struct Inner {
     auth: Auth,
     headers: HeaderMap,
     http: reqwest::Client,
+    bucket: TokenBucket,
+    hooks: Hooks,
 }
 
 impl fmt::Debug for Client {
@@ -72,7 +121,11 @@ impl Client {
         ClientBuilder::from_env()?.build()
     }
 
-    pub(crate) fn from_config(config: Config) -> Result<Client, Error> {
+    pub(crate) fn from_parts(
+        config: Config,
+        bucket: TokenBucket,
+        hooks: Hooks,
+    ) -> Result<Client, Error> {
         let auth = Auth::new(&config)?;
         let headers = request::base_headers(&config, &auth)?;
         let http = transport::http_client(&config)?;
@@ -82,8 +135,15 @@ impl Client {
                 auth,
                 headers,
                 http,
+                bucket,
+                hooks,
             }),
         })
+    }
+
+    /// The retry budget of this client.
+    pub fn token_bucket(&self) -> &TokenBucket {
+        &self.inner.bucket
     }
 
     /// The configuration of this client.
@@ -99,14 +159,31 @@ impl Client {
     /// object, [`ErrorKind::Api`] if the envelope says `result: false`,
     /// [`ErrorKind::Decode`] (with the JSON path) if `data` does not fit `T`,
     /// and the transport kinds.
+    ///
+    /// Failed attempts are retried by the client's [`RetryPolicy`] within its
+    /// operation timeout; see [`Client::send_with`] to override them.
     pub async fn send<Req, T>(&self, meta: &'static ApiMeta, req: &Req) -> Result<T, Error>
+    where
+        Req: Serialize + ?Sized,
+        T: DeserializeOwned,
+    {
+        self.send_with(meta, req, &NO_OPTIONS).await
+    }
+
+    /// [`Client::send`] with per-call [`CallOptions`] (retry policy, operation timeout).
+    pub async fn send_with<Req, T>(
+        &self,
+        meta: &'static ApiMeta,
+        req: &Req,
+        opts: &CallOptions,
+    ) -> Result<T, Error>
     where
         Req: Serialize + ?Sized,
         T: DeserializeOwned,
     {
         let params = serde_json::to_value(req).map_err(|e| serialize_error(meta, e))?;
         let raw = self
-            .execute_checked(Target::from_meta(meta), params)
+            .execute(Target::from_meta(meta), params, opts, true)
             .await?;
         match envelope::decode_data::<T>(&raw.data) {
             Ok(v) => Ok(v),
@@ -125,7 +202,8 @@ impl Client {
         meta: &'static ApiMeta,
         params: Value,
     ) -> Result<RawResponse, Error> {
-        self.execute(Target::from_meta(meta), params).await
+        self.execute(Target::from_meta(meta), params, &NO_OPTIONS, false)
+            .await
     }
 
     /// Untyped escape hatch: `POST /api/c/compapi{ver}/{component}/{api}/`
@@ -135,6 +213,9 @@ impl Client {
     }
 
     /// Like [`Client::call`] with an explicit method.
+    ///
+    /// Untyped calls count as not idempotent: they are retried only after
+    /// failures that prove the request was not executed.
     ///
     /// `component` must consist of ASCII letters, digits, `_` and `-`; `api`
     /// of `/`-separated segments of those and `.`.
@@ -152,7 +233,12 @@ impl Client {
             .with_target(component, api));
         }
         let raw = self
-            .execute_checked(Target::dynamic(method, component, api), params)
+            .execute(
+                Target::dynamic(method, component, api),
+                params,
+                &NO_OPTIONS,
+                true,
+            )
             .await?;
         match envelope::decode_data::<Value>(&raw.data) {
             Ok(v) => Ok(v),
@@ -160,38 +246,34 @@ impl Client {
         }
     }
 
-    /// [`Client::execute`], with `result: false` turned into an [`ErrorKind::Api`] error.
-    async fn execute_checked(
+    /// The non-generic core: attempts, retries, one span per call and per
+    /// attempt. With `check`, `result: false` is an [`ErrorKind::Api`] error;
+    /// without, the last envelope is returned as it is.
+    async fn execute(
         &self,
         target: Target<'_>,
         params: Value,
+        opts: &CallOptions,
+        check: bool,
     ) -> Result<RawResponse, Error> {
-        let (component, api) = (target.component, target.api);
-        let raw = self.execute(target, params).await?;
-        match raw.api_error() {
-            Some(e) => Err(e.with_target(component, api)),
-            None => Ok(raw),
-        }
-    }
-
-    /// The non-generic core: build, send, classify. One span per call.
-    async fn execute(&self, target: Target<'_>, params: Value) -> Result<RawResponse, Error> {
         let span = tracing::debug_span!(
             "bk_call",
             component = target.component,
             api = target.api,
             method = target.method.as_str(),
+            attempts = Empty,
             http_status = Empty,
             code = Empty,
             request_id = Empty,
             duration_ms = Empty,
         );
         let started = Instant::now();
-        let result = self
-            .exchange(&target, params)
+        let (result, attempts) = self
+            .attempts(&target, params, opts, check)
             .instrument(span.clone())
             .await;
         span.record("duration_ms", started.elapsed().as_millis() as u64);
+        span.record("attempts", attempts);
         match &result {
             Ok(raw) => {
                 span.record("http_status", raw.http_status);
@@ -200,22 +282,179 @@ impl Client {
                     span.record("request_id", id.as_str());
                 }
             }
-            Err(e) => {
-                if let Some(s) = e.http_status() {
-                    span.record("http_status", s);
-                }
-                if let Some(c) = e.code() {
-                    span.record("code", c);
-                }
-                if let Some(id) = e.request_id() {
-                    span.record("request_id", id);
-                }
-            }
+            Err(e) => record_error(&span, e),
         }
-        result.map_err(|e| e.with_target(target.component, target.api))
+        result.map_err(|e| {
+            e.with_target(target.component, target.api)
+                .with_attempts(attempts)
+        })
     }
 
-    async fn exchange(&self, target: &Target<'_>, params: Value) -> Result<RawResponse, Error> {
+    /// The retry loop. Returns the outcome and the number of attempts made.
+    async fn attempts(
+        &self,
+        target: &Target<'_>,
+        params: Value,
+        opts: &CallOptions,
+        check: bool,
+    ) -> (Result<RawResponse, Error>, u32) {
+        let inner = &*self.inner;
+        let config = &inner.config;
+        let policy = opts.retry.unwrap_or(config.retry_policy);
+        let budget = opts.timeout.unwrap_or(config.operation_timeout);
+        let deadline = Instant::now() + budget;
+        let mut info = AttemptInfo {
+            component: target.component,
+            api: target.api,
+            method: target.method,
+            idempotent: target.idempotent,
+            attempt: 0,
+            backoff: Duration::ZERO,
+        };
+        // Tokens taken for the retry in flight, given back if it succeeds.
+        let mut held = 0;
+        loop {
+            info.attempt += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return (
+                    Err(Error::timeout(TimeoutKind::Operation, budget)),
+                    info.attempt - 1,
+                );
+            }
+            let limit = if remaining < config.request_timeout {
+                AttemptLimit {
+                    duration: remaining,
+                    which: TimeoutKind::Operation,
+                    reported: budget,
+                }
+            } else {
+                AttemptLimit {
+                    duration: config.request_timeout,
+                    which: TimeoutKind::Request,
+                    reported: config.request_timeout,
+                }
+            };
+            inner.hooks.before_send(&info);
+            let span = tracing::debug_span!(
+                "bk_attempt",
+                attempt = info.attempt,
+                backoff_ms = info.backoff.as_millis() as u64,
+                http_status = Empty,
+                code = Empty,
+                request_id = Empty,
+                duration_ms = Empty,
+            );
+            let started = Instant::now();
+            let outcome = self
+                .exchange(target, params.clone(), limit)
+                .instrument(span.clone())
+                .await;
+            let took = started.elapsed();
+            span.record("duration_ms", took.as_millis() as u64);
+            let (raw, err) = match outcome {
+                Ok(raw) => {
+                    span.record("http_status", raw.http_status);
+                    span.record("code", raw.code);
+                    if let Some(id) = &raw.request_id {
+                        span.record("request_id", id.as_str());
+                    }
+                    inner.hooks.after_response(
+                        &info,
+                        &ResponseInfo {
+                            http_status: raw.http_status,
+                            result: raw.result,
+                            code: raw.code,
+                            request_id: raw.request_id.as_deref(),
+                            duration: took,
+                        },
+                    );
+                    match raw.api_error() {
+                        None => {
+                            inner.bucket.release(if held > 0 {
+                                held
+                            } else {
+                                token_bucket::SUCCESS_REWARD
+                            });
+                            return (Ok(raw), info.attempt);
+                        }
+                        Some(e) => (Some(raw), e),
+                    }
+                }
+                Err(e) => {
+                    record_error(&span, &e);
+                    (None, e)
+                }
+            };
+            let err = err.with_target(target.component, target.api);
+            let delay = self.retry_delay(target, &policy, &info, &err, deadline);
+            inner.hooks.on_error(&info, &err, delay.is_some());
+            let Some((delay, cost)) = delay else {
+                return match raw {
+                    Some(raw) if !check => (Ok(raw), info.attempt),
+                    _ => (Err(err), info.attempt),
+                };
+            };
+            held = cost;
+            tracing::debug!(
+                attempt = info.attempt,
+                backoff_ms = delay.as_millis() as u64,
+                error = %err,
+                "retrying"
+            );
+            tokio::time::sleep(delay).await;
+            info.backoff = delay;
+        }
+    }
+
+    /// Whether to retry after `err`, and if so the wait and the tokens taken.
+    fn retry_delay(
+        &self,
+        target: &Target<'_>,
+        policy: &RetryPolicy,
+        info: &AttemptInfo<'_>,
+        err: &Error,
+        deadline: Instant,
+    ) -> Option<(Duration, u32)> {
+        if info.attempt >= policy.get_max_attempts() {
+            return None;
+        }
+        let verdict = retry::classify(err);
+        if !verdict.allows_retry(target.idempotent) {
+            return None;
+        }
+        let hint = err.retry_after();
+        if hint.is_some_and(|h| h > policy.get_max_server_wait()) {
+            return None;
+        }
+        let delay = policy.backoff().delay(info.attempt, hint);
+        if Instant::now() + delay >= deadline {
+            return None;
+        }
+        let mut cost = 0;
+        if policy.uses_token_bucket() {
+            cost = if verdict.timeout {
+                token_bucket::TIMEOUT_RETRY_COST
+            } else {
+                token_bucket::RETRY_COST
+            };
+            if !self.inner.bucket.try_acquire(cost) {
+                tracing::debug!(
+                    available = self.inner.bucket.available(),
+                    "retry budget exhausted: not retrying"
+                );
+                return None;
+            }
+        }
+        Some((delay, cost))
+    }
+
+    async fn exchange(
+        &self,
+        target: &Target<'_>,
+        params: Value,
+        limit: AttemptLimit,
+    ) -> Result<RawResponse, Error> {
         let inner = &*self.inner;
         let req = request::build(&inner.config, &inner.auth, &inner.headers, target, params)?;
         if tracing::enabled!(tracing::Level::DEBUG) {
@@ -231,7 +470,7 @@ impl Client {
             );
         }
         let secrets = inner.config.secret_values();
-        let outcome = match transport::send(&inner.http, &inner.config, &req).await {
+        let outcome = match transport::send(&inner.http, &inner.config, &req, limit).await {
             Ok(resp) => envelope::parse(&resp, &secrets),
             Err(e) => Err(e),
         };
@@ -269,6 +508,18 @@ impl Client {
         .with_http(raw.http_status, raw.request_id.clone());
         tracing::debug!(error = %e, "response data does not match the typed response");
         e
+    }
+}
+
+fn record_error(span: &tracing::Span, e: &Error) {
+    if let Some(s) = e.http_status() {
+        span.record("http_status", s);
+    }
+    if let Some(c) = e.code() {
+        span.record("code", c);
+    }
+    if let Some(id) = e.request_id() {
+        span.record("request_id", id);
     }
 }
 

@@ -9,7 +9,9 @@
 //! | [`ApiVersion`] | [`ApiVersion::V2`] |
 //! | language | `en` |
 //! | connect timeout | 5 s |
-//! | request timeout | 30 s |
+//! | request (per-attempt) timeout | 30 s |
+//! | operation timeout (all attempts and waits) | 60 s |
+//! | retries | [`RetryPolicy::default`]: 3 attempts, full-jitter backoff from 500 ms, token bucket of 500 |
 //! | TLS certificate verification | on |
 //! | max response body | 64 MiB |
 
@@ -17,13 +19,19 @@ use std::time::Duration;
 
 use url::Url;
 
+use std::sync::Arc;
+
 use crate::error::Error;
+use crate::hooks::{Hook, Hooks};
+use crate::retry::{RetryPolicy, TokenBucket};
 use crate::secret::Secret;
 
 /// Default connect timeout.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default per-request timeout (send, wait for the answer and read the body).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default budget of a whole call: every attempt and every wait between them.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default limit on the size of a response body.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -99,6 +107,8 @@ pub struct Config {
     pub(crate) auth_mode: AuthMode,
     pub(crate) connect_timeout: Duration,
     pub(crate) request_timeout: Duration,
+    pub(crate) operation_timeout: Duration,
+    pub(crate) retry_policy: RetryPolicy,
     pub(crate) accept_invalid_certs: bool,
     pub(crate) max_response_bytes: usize,
 }
@@ -140,9 +150,17 @@ impl Config {
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
     }
-    /// Per-request timeout.
+    /// Per-attempt (request) timeout.
     pub fn request_timeout(&self) -> Duration {
         self.request_timeout
+    }
+    /// Budget of a whole call, retries and waits included.
+    pub fn operation_timeout(&self) -> Duration {
+        self.operation_timeout
+    }
+    /// The default retry policy of calls.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry_policy
     }
     /// Whether TLS certificate verification is disabled.
     pub fn accepts_invalid_certs(&self) -> bool {
@@ -191,6 +209,10 @@ pub struct ClientBuilder {
     auth_mode: AuthMode,
     connect_timeout: Option<Duration>,
     request_timeout: Option<Duration>,
+    operation_timeout: Option<Duration>,
+    retry_policy: RetryPolicy,
+    token_bucket: Option<TokenBucket>,
+    hooks: Hooks,
     accept_invalid_certs: bool,
     max_response_bytes: Option<usize>,
 }
@@ -342,9 +364,39 @@ impl ClientBuilder {
         self.connect_timeout = Some(timeout);
         self
     }
-    /// Per-request timeout covering send, wait and body read (default 30 s).
+    /// Per-attempt timeout covering send, wait and body read (default 30 s).
+    /// Exceeding it: [`TimeoutKind::Request`](crate::TimeoutKind::Request).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
+        self
+    }
+    /// Same as [`ClientBuilder::request_timeout`].
+    pub fn attempt_timeout(self, timeout: Duration) -> Self {
+        self.request_timeout(timeout)
+    }
+    /// Budget of a whole call: every attempt and every wait between them
+    /// (default 60 s). Exceeding it: [`TimeoutKind::Operation`](crate::TimeoutKind::Operation).
+    /// Override per call with [`CallOptions::timeout`](crate::CallOptions::timeout).
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = Some(timeout);
+        self
+    }
+    /// Default retry policy of calls (default [`RetryPolicy::default`]).
+    /// Override per call with [`CallOptions::retry`](crate::CallOptions::retry).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry_policy = policy;
+        self
+    }
+    /// The retry budget shared by every call of the client (default: a new
+    /// bucket of 500 tokens per built client). Pass clones of one bucket to
+    /// several builders to share a budget.
+    pub fn token_bucket(mut self, bucket: TokenBucket) -> Self {
+        self.token_bucket = Some(bucket);
+        self
+    }
+    /// Registers a [`Hook`] called around every attempt.
+    pub fn hook(mut self, hook: Arc<dyn Hook>) -> Self {
+        self.hooks.push(hook);
         self
     }
     /// Disable TLS certificate verification. Dangerous: anyone on the path can
@@ -361,6 +413,10 @@ impl ClientBuilder {
 
     /// Validates the settings into a [`Config`].
     pub fn build_config(self) -> Result<Config, Error> {
+        self.into_parts().map(|(config, _, _)| config)
+    }
+
+    fn into_parts(self) -> Result<(Config, TokenBucket, Hooks), Error> {
         let raw = self
             .endpoint
             .ok_or_else(|| Error::config("endpoint is not set (BK_COMPONENT_API_URL)"))?;
@@ -384,10 +440,11 @@ impl ClientBuilder {
         }
         if self.connect_timeout == Some(Duration::ZERO)
             || self.request_timeout == Some(Duration::ZERO)
+            || self.operation_timeout == Some(Duration::ZERO)
         {
             return Err(Error::config("timeouts must be greater than zero"));
         }
-        Ok(Config {
+        let config = Config {
             endpoint,
             app_code,
             app_secret,
@@ -398,16 +455,20 @@ impl ClientBuilder {
             auth_mode: self.auth_mode,
             connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
             request_timeout: self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+            operation_timeout: self.operation_timeout.unwrap_or(DEFAULT_OPERATION_TIMEOUT),
+            retry_policy: self.retry_policy,
             accept_invalid_certs: self.accept_invalid_certs,
             max_response_bytes: self
                 .max_response_bytes
                 .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
-        })
+        };
+        Ok((config, self.token_bucket.unwrap_or_default(), self.hooks))
     }
 
     /// Builds the client.
     pub fn build(self) -> Result<crate::Client, Error> {
-        crate::Client::from_config(self.build_config()?)
+        let (config, bucket, hooks) = self.into_parts()?;
+        crate::Client::from_parts(config, bucket, hooks)
     }
 }
 

@@ -26,6 +26,13 @@ pub const FALLBACK_REQUEST_ID_HEADER: &str = "x-request-id";
 pub const ERROR_CODE_HEADER: &str = "x-bkapi-error-code";
 /// Gateway error message header.
 pub const ERROR_MESSAGE_HEADER: &str = "x-bkapi-error-message";
+/// Standard back-off hint (seconds; an HTTP date is not understood and ignored).
+pub const RETRY_AFTER_HEADER: &str = "retry-after";
+/// Gateway rate-limit header: seconds until the limit window resets.
+pub const RATE_LIMIT_RESET_HEADER: &str = "x-bkapi-ratelimit-reset";
+
+/// Values of `X-Bkapi-RateLimit-Reset` above this are read as a Unix time, not a delay.
+const EPOCH_THRESHOLD_SECS: u64 = 1_000_000_000;
 
 /// Longest server message kept, in characters.
 const MESSAGE_MAX_CHARS: usize = 2048;
@@ -48,6 +55,7 @@ pub struct RawResponse {
     /// The IAM permission object, when the server sent a non-null one.
     pub permission: Option<Value>,
     code_present: bool,
+    retry_after: Option<std::time::Duration>,
 }
 
 impl RawResponse {
@@ -62,9 +70,33 @@ impl RawResponse {
                 message: self.message.clone(),
                 permission: self.permission.clone(),
             })
-            .with_http(self.http_status, self.request_id.clone()),
+            .with_http(self.http_status, self.request_id.clone())
+            .with_retry_after(self.retry_after),
         )
     }
+}
+
+/// The server's back-off hint: `Retry-After` (delta seconds), else
+/// `X-Bkapi-RateLimit-Reset` (delta seconds, or a Unix time when very large).
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<std::time::Duration> {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    let secs = |name: &str| -> Option<f64> {
+        header(headers, name)
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    if let Some(s) = secs(RETRY_AFTER_HEADER) {
+        return Some(Duration::from_secs_f64(s.min(86_400.0)));
+    }
+    let reset = secs(RATE_LIMIT_RESET_HEADER)?;
+    if reset >= EPOCH_THRESHOLD_SECS as f64 {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()?
+            .as_secs_f64();
+        return Some(Duration::from_secs_f64((reset - now).clamp(0.0, 86_400.0)));
+    }
+    Some(Duration::from_secs_f64(reset.min(86_400.0)))
 }
 
 #[derive(Deserialize)]
@@ -92,6 +124,7 @@ pub(crate) fn parse(resp: &HttpResponse, secrets: &[&str]) -> Result<RawResponse
     let gw_message =
         header(&resp.headers, ERROR_MESSAGE_HEADER).map(|m| clean_message(&m, secrets));
     let wire = serde_json::from_slice::<Wire<'_>>(&resp.body).ok();
+    let hint = retry_after(&resp.headers);
 
     if !(200..300).contains(&resp.status) {
         let body_code = wire
@@ -115,7 +148,8 @@ pub(crate) fn parse(resp: &HttpResponse, secrets: &[&str]) -> Result<RawResponse
             message: gw_message.or(body_message),
             snippet: redact::snippet(&resp.body, secrets),
         })
-        .with_http(resp.status, request_id));
+        .with_http(resp.status, request_id)
+        .with_retry_after(hint));
     }
 
     let non_json = |request_id: Option<String>| {
@@ -126,6 +160,7 @@ pub(crate) fn parse(resp: &HttpResponse, secrets: &[&str]) -> Result<RawResponse
             message: gw_message.clone(),
         })
         .with_http(resp.status, request_id)
+        .with_retry_after(hint)
     };
     let Some(wire) = wire else {
         return Err(non_json(header_request_id));
@@ -158,6 +193,7 @@ pub(crate) fn parse(resp: &HttpResponse, secrets: &[&str]) -> Result<RawResponse
             .unwrap_or_default(),
         data,
         permission: wire.permission.filter(|p| !p.is_null()),
+        retry_after: hint,
     })
 }
 

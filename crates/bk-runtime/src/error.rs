@@ -34,6 +34,12 @@ struct Inner {
     http_status: Option<u16>,
     request_id: Option<String>,
     source: Option<BoxError>,
+    /// Server hint from `Retry-After` / `X-Bkapi-RateLimit-Reset`.
+    retry_after: Option<Duration>,
+    /// Attempts made for the call that ended with this error (0: not counted).
+    attempts: u32,
+    /// Retrying cannot help (response too large, ...), whatever the kind says.
+    permanent: bool,
 }
 
 /// Which timeout expired.
@@ -42,9 +48,12 @@ pub enum TimeoutKind {
     /// Establishing the connection (TCP + TLS) took longer than the connect timeout.
     /// The request was not sent.
     Connect,
-    /// The whole exchange (send, wait, read body) took longer than the request timeout.
-    /// The request may have been processed by the server.
+    /// One attempt (send, wait, read body) took longer than the per-attempt
+    /// (request) timeout. The request may have been processed by the server.
     Request,
+    /// The whole operation, every attempt and the waits between them, took longer
+    /// than the operation timeout. The request may have been processed by the server.
+    Operation,
 }
 
 impl fmt::Display for TimeoutKind {
@@ -52,6 +61,7 @@ impl fmt::Display for TimeoutKind {
         f.write_str(match self {
             TimeoutKind::Connect => "connect",
             TimeoutKind::Request => "request",
+            TimeoutKind::Operation => "operation",
         })
     }
 }
@@ -223,6 +233,9 @@ impl Error {
                 http_status: None,
                 request_id: None,
                 source: None,
+                retry_after: None,
+                attempts: 0,
+                permanent: false,
             }),
         }
     }
@@ -273,6 +286,28 @@ impl Error {
             self.inner.request_id = request_id;
         }
         self
+    }
+
+    pub(crate) fn with_retry_after(mut self, after: Option<Duration>) -> Self {
+        if after.is_some() {
+            self.inner.retry_after = after;
+        }
+        self
+    }
+
+    pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
+        self.inner.attempts = attempts;
+        self
+    }
+
+    /// Marks the error as one that a retry cannot fix.
+    pub(crate) fn permanent(mut self) -> Self {
+        self.inner.permanent = true;
+        self
+    }
+
+    pub(crate) fn is_permanent(&self) -> bool {
+        self.inner.permanent
     }
 
     /// What went wrong.
@@ -332,6 +367,18 @@ impl Error {
         }
     }
 
+    /// How long the server asked the client to wait before trying again
+    /// (`Retry-After` in seconds, else `X-Bkapi-RateLimit-Reset`), if it said so.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.inner.retry_after
+    }
+
+    /// How many attempts the call made before giving up with this error
+    /// (1 when it was not retried; 0 for errors raised before any attempt).
+    pub fn attempts(&self) -> u32 {
+        self.inner.attempts
+    }
+
     /// Whether this is a [`ErrorKind::Timeout`].
     pub fn is_timeout(&self) -> bool {
         matches!(self.inner.kind, ErrorKind::Timeout { .. })
@@ -351,11 +398,15 @@ impl fmt::Display for Error {
             _ => inner.http_status,
         };
         match (status, &inner.request_id) {
-            (Some(s), Some(id)) => write!(f, " (HTTP {s}, request_id {id})"),
-            (Some(s), None) => write!(f, " (HTTP {s})"),
-            (None, Some(id)) => write!(f, " (request_id {id})"),
-            (None, None) => Ok(()),
+            (Some(s), Some(id)) => write!(f, " (HTTP {s}, request_id {id})")?,
+            (Some(s), None) => write!(f, " (HTTP {s})")?,
+            (None, Some(id)) => write!(f, " (request_id {id})")?,
+            (None, None) => {}
         }
+        if inner.attempts > 1 {
+            write!(f, " after {} attempts", inner.attempts)?;
+        }
+        Ok(())
     }
 }
 
@@ -375,6 +426,12 @@ impl fmt::Debug for Error {
         }
         if let Some(id) = &inner.request_id {
             d.field("request_id", id);
+        }
+        if let Some(r) = inner.retry_after {
+            d.field("retry_after", &r);
+        }
+        if inner.attempts > 1 {
+            d.field("attempts", &inner.attempts);
         }
         if let Some(src) = &inner.source {
             d.field("source", src);

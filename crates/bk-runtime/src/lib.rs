@@ -38,21 +38,28 @@ pub mod client;
 pub mod config;
 pub mod envelope;
 pub mod error;
+pub mod hooks;
 pub mod meta;
+mod no_data;
+pub mod pagination;
 pub mod redact;
 pub mod registry;
 pub mod request;
+pub mod retry;
 pub mod secret;
 pub mod serde_helpers;
 pub mod signature;
 mod transport;
 
-pub use client::Client;
+pub use client::{CallOptions, Client};
 pub use config::{ApiVersion, AuthMode, ClientBuilder, Config, UserAuth};
 pub use envelope::RawResponse;
 pub use error::{Error, ErrorKind, TimeoutKind};
+pub use hooks::Hook;
 pub use meta::{ApiMeta, Method};
+pub use no_data::NoData;
 pub use registry::{check_data, testing, ApiEntry, DataMismatch};
+pub use retry::{RetryPolicy, TokenBucket};
 pub use secret::Secret;
 
 /// Re-exports for generated crates, so that they may depend on `bk-runtime` alone.

@@ -88,6 +88,7 @@ pub(crate) struct Target<'a> {
     pub(crate) method: Method,
     pub(crate) path: std::borrow::Cow<'a, str>,
     pub(crate) sensitive: &'a [&'a str],
+    pub(crate) idempotent: bool,
 }
 
 impl Target<'static> {
@@ -98,6 +99,7 @@ impl Target<'static> {
             method: meta.method,
             path: std::borrow::Cow::Borrowed(meta.path),
             sensitive: meta.sensitive,
+            idempotent: meta.idempotent,
         }
     }
 }
@@ -113,6 +115,8 @@ impl<'a> Target<'a> {
                 "/api/c/compapi{{bk_api_ver}}/{component}/{api}/"
             )),
             sensitive: &[],
+            // Unknown: treated as unsafe to repeat.
+            idempotent: false,
         }
     }
 }

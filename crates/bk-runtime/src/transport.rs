@@ -8,6 +8,7 @@
 //! [`ErrorKind::HttpStatus`](crate::ErrorKind::HttpStatus).
 
 use std::error::Error as StdError;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
@@ -45,11 +46,14 @@ pub(crate) fn http_client(config: &Config) -> Result<reqwest::Client, Error> {
         })
 }
 
-/// Sends `req` and reads the whole response body, all within the request timeout.
+/// Sends `req` and reads the whole response body, all within `limit`: the
+/// per-attempt timeout, or what is left of the operation budget when that is
+/// shorter (`which` then says [`TimeoutKind::Operation`], `after` the budget).
 pub(crate) async fn send(
     http: &reqwest::Client,
     config: &Config,
     req: &PreparedRequest,
+    limit: AttemptLimit,
 ) -> Result<HttpResponse, Error> {
     let exchange = async {
         let mut builder = http
@@ -68,10 +72,21 @@ pub(crate) async fn send(
             body,
         })
     };
-    match tokio::time::timeout(config.request_timeout, exchange).await {
+    match tokio::time::timeout(limit.duration, exchange).await {
         Ok(result) => result,
-        Err(_elapsed) => Err(Error::timeout(TimeoutKind::Request, config.request_timeout)),
+        Err(_elapsed) => Err(Error::timeout(limit.which, limit.reported)),
     }
+}
+
+/// How long one attempt may take, and which timeout to report when it does not finish.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AttemptLimit {
+    /// Time allowed for the attempt.
+    pub(crate) duration: Duration,
+    /// The timeout named in the error.
+    pub(crate) which: TimeoutKind,
+    /// The configured duration named in the error.
+    pub(crate) reported: Duration,
 }
 
 async fn read_body(mut resp: reqwest::Response, config: &Config) -> Result<Bytes, Error> {
@@ -81,6 +96,7 @@ async fn read_body(mut resp: reqwest::Response, config: &Config) -> Result<Bytes
             true,
             format!("response body exceeds the limit of {limit} bytes"),
         )
+        .permanent()
     };
     let declared = resp.content_length().unwrap_or(0);
     if declared > limit as u64 {

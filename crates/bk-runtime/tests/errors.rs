@@ -8,8 +8,13 @@ use bk_runtime::{Error, ErrorKind, TimeoutKind};
 use common::*;
 use serde_json::{json, Value};
 
+/// One attempt, so that the error is the server's answer as it is.
 async fn post_err(server: &Server) -> Error {
-    let client = server.builder().build().unwrap();
+    let client = server
+        .builder()
+        .retry_policy(bk_runtime::RetryPolicy::disabled())
+        .build()
+        .unwrap();
     client
         .send::<_, Value>(&POST_API, &json!({"bk_biz_id": 3}))
         .await
@@ -58,6 +63,7 @@ async fn slow_server_is_request_timeout() {
     let client = server
         .builder()
         .request_timeout(Duration::from_millis(300))
+        .retry_policy(bk_runtime::RetryPolicy::disabled())
         .build()
         .unwrap();
     let started = std::time::Instant::now();
@@ -397,6 +403,7 @@ async fn connect_timeout_is_timeout_connect() {
         .app_code(APP_CODE)
         .app_secret(APP_SECRET)
         .connect_timeout(Duration::from_millis(200))
+        .retry_policy(bk_runtime::RetryPolicy::disabled())
         .build()
         .unwrap();
     let e = client

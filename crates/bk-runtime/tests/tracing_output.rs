@@ -113,6 +113,9 @@ async fn tracing_output_has_no_secret_and_has_curl() {
         "{log}"
     );
     assert!(log.contains("duration_ms="), "{log}");
+    // Attempts are visible: the call's count and one span per attempt.
+    assert!(log.contains("attempts=1"), "{log}");
+    assert!(log.contains("span bk_attempt: attempt=1"), "{log}");
     assert!(log.contains("curl -X POST"), "{log}");
     assert!(
         log.contains("TLS certificate verification is disabled"),
