@@ -330,7 +330,7 @@ struct FileCx {
 }
 
 const PRIMITIVES: &[&str] = &[
-    "string", "integer", "number", "boolean", "array", "map", "object", "any",
+    "string", "integer", "number", "boolean", "array", "map", "object", "any", "empty",
 ];
 
 impl FileCx {
@@ -1248,6 +1248,7 @@ impl FileCx {
             },
             "boolean" => SchemaKind::Boolean,
             "any" => SchemaKind::Any,
+            "empty" => SchemaKind::Empty,
             "array" => {
                 let Some(items) = m.get("items") else {
                     self.error(

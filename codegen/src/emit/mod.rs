@@ -12,6 +12,7 @@
 //! ```
 
 mod ops;
+mod paginate;
 pub mod types;
 
 use std::path::PathBuf;
@@ -125,10 +126,11 @@ fn component(c: &Component, out: &mut Output) -> Result<(), String> {
     let mut tcx = types::TypeCx::new(c);
     for t in &c.types {
         let ty = tcx.type_of(&t.schema);
-        let is_def = matches!(
-            t.schema.kind,
-            bk_spec::SchemaKind::Object { .. } | bk_spec::SchemaKind::Enum { .. }
-        );
+        let is_def = match &t.schema.kind {
+            bk_spec::SchemaKind::Object { properties, .. } => !properties.is_empty(),
+            bk_spec::SchemaKind::Enum { .. } => true,
+            _ => false,
+        };
         if !is_def {
             let id = quote::format_ident!("{}", t.name);
             let doc = doc_attrs(t.schema.description.as_deref().unwrap_or(""));

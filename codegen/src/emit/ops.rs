@@ -21,6 +21,15 @@ pub struct Op {
     pub response_type: String,
 }
 
+/// Whether `s` itself becomes a named struct or enum (an object without properties is a map).
+fn defines_type(s: &Schema) -> bool {
+    match &s.kind {
+        SchemaKind::Object { properties, .. } => !properties.is_empty(),
+        SchemaKind::Enum { .. } => true,
+        _ => false,
+    }
+}
+
 /// Names every struct or enum defined by `s` and the schemas inside it.
 fn defined_names(s: &Schema, out: &mut Vec<String>) {
     match &s.kind {
@@ -28,7 +37,7 @@ fn defined_names(s: &Schema, out: &mut Vec<String>) {
             rust_type,
             properties,
             ..
-        } => {
+        } if !properties.is_empty() => {
             out.push(rust_type.clone());
             for f in properties {
                 defined_names(&f.schema, out);
@@ -86,7 +95,7 @@ pub fn operation(c: &Component, api: &Api) -> Result<Op, String> {
     });
     let response_def = match &response_schema {
         Some(s) => match &s.kind {
-            SchemaKind::Object { rust_type, .. } | SchemaKind::Enum { rust_type, .. } => {
+            SchemaKind::Object { rust_type, .. } | SchemaKind::Enum { rust_type, .. } if defines_type(s) => {
                 tcx.type_of(s);
                 defined_names(s, &mut public_types);
                 if rust_type == &response_name {
@@ -171,6 +180,8 @@ pub fn operation(c: &Component, api: &Api) -> Result<Op, String> {
         }
         None => quote!(None),
     };
+    let paging = super::paginate::paging(c, api, &tcx, &response);
+    let (paging_items, paging_methods) = (paging.items, paging.methods);
     let defs = std::mem::take(&mut tcx.defs);
     let send_doc = doc_attrs(&format!(
         "Sends the request and returns the typed `data`.\n\n{meta_doc}\n\n# Errors\n\nA [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`{response_name}`]."
@@ -191,6 +202,8 @@ pub fn operation(c: &Component, api: &Api) -> Result<Op, String> {
             cache_ttl_secs: #cache,
         };
 
+        #paging_items
+
         #request_def
 
         #builder_doc
@@ -199,17 +212,18 @@ pub fn operation(c: &Component, api: &Api) -> Result<Op, String> {
         pub struct #builder {
             client: bk_runtime::Client,
             request: #request,
+            options: bk_runtime::CallOptions,
         }
 
         impl #builder {
             /// Starts a call; required parameters are arguments.
             pub fn new(client: bk_runtime::Client, #(#args),*) -> Self {
-                Self { client, request: #request { #(#init),* } }
+                Self { client, request: #request { #(#init),* }, options: bk_runtime::CallOptions::default() }
             }
 
             /// Starts a call from a complete request value.
             pub fn from_request(client: bk_runtime::Client, request: #request) -> Self {
-                Self { client, request }
+                Self { client, request, options: bk_runtime::CallOptions::default() }
             }
 
             #(#setters)*
@@ -219,10 +233,18 @@ pub fn operation(c: &Component, api: &Api) -> Result<Op, String> {
                 &self.request
             }
 
+            /// Per-call retry policy and operation timeout (default: the client's).
+            pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+                self.options = options;
+                self
+            }
+
             #send_doc
             pub async fn send(self) -> Result<#response, bk_runtime::Error> {
-                self.client.send(&META, &self.request).await
+                self.client.send_with(&META, &self.request, &self.options).await
             }
+
+            #paging_methods
         }
 
         #response_def

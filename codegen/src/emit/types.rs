@@ -33,6 +33,7 @@ impl<'a> TypeCx<'a> {
                 let t = self.type_ref(values);
                 quote!(std::collections::BTreeMap<String, #t>)
             }
+            SchemaKind::Object { properties, .. } if properties.is_empty() => quote!(serde_json::Map<String, serde_json::Value>),
             SchemaKind::Object { rust_type, .. } | SchemaKind::Enum { rust_type, .. } => {
                 let id = format_ident!("{}", rust_type);
                 quote!(#id)
@@ -47,6 +48,7 @@ impl<'a> TypeCx<'a> {
             SchemaKind::Integer { .. } => quote!(i64),
             SchemaKind::Number { .. } => quote!(f64),
             SchemaKind::Boolean => quote!(bool),
+            SchemaKind::Empty => quote!(bk_runtime::NoData),
             SchemaKind::Ref { name } => {
                 let id = format_ident!("{}", name);
                 quote!(crate::generated::types::#id)
@@ -63,6 +65,7 @@ impl<'a> TypeCx<'a> {
             SchemaKind::Number { .. } => quote!(f64),
             SchemaKind::Boolean => quote!(bool),
             SchemaKind::Any => quote!(serde_json::Value),
+            SchemaKind::Empty => quote!(bk_runtime::NoData),
             SchemaKind::Array { items, .. } => {
                 let t = self.type_of(items);
                 quote!(Vec<#t>)
@@ -70,6 +73,11 @@ impl<'a> TypeCx<'a> {
             SchemaKind::Map { values, .. } => {
                 let t = self.type_of(values);
                 quote!(std::collections::BTreeMap<String, #t>)
+            }
+            // An object without listed properties is open-ended: keep every field as sent
+            // (an empty struct would silently drop them).
+            SchemaKind::Object { properties, .. } if properties.is_empty() => {
+                quote!(serde_json::Map<String, serde_json::Value>)
             }
             SchemaKind::Object {
                 rust_type,
@@ -452,6 +460,7 @@ pub fn type_label(s: &Schema) -> String {
         SchemaKind::Number { .. } => "number".into(),
         SchemaKind::Boolean => "boolean".into(),
         SchemaKind::Any => "any JSON".into(),
+        SchemaKind::Empty => "no data".into(),
         SchemaKind::Array { items, .. } => format!("array of {}", type_label(items)),
         SchemaKind::Map { values, .. } => format!("map of {}", type_label(values)),
         SchemaKind::Object { rust_type, .. } | SchemaKind::Enum { rust_type, .. } => {

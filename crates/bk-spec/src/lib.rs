@@ -362,6 +362,8 @@ pub enum SchemaKind {
     Boolean,
     /// Any JSON value.
     Any,
+    /// No data: the API answers `data: null` (or an empty object or list); nothing to decode.
+    Empty,
     /// A list.
     Array {
         /// Element schema.

@@ -525,7 +525,7 @@ pub use operations::remove_label_from_service_instance::{
 };
 pub use operations::resource_watch::{
     ResourceWatch, ResourceWatchRequest, ResourceWatchResponse,
-    ResourceWatchResponseBkDetail, ResourceWatchResponseBkEventType, WatchFilter,
+    ResourceWatchResponseBkEventType, WatchFilter,
 };
 pub use operations::search_biz_inst_topo::{
     SearchBizInstTopo, SearchBizInstTopoRequest, SearchBizInstTopoResponse,

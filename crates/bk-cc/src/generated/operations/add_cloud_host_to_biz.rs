@@ -51,6 +51,7 @@ pub struct AddCloudHostToBizRequest {
 pub struct AddCloudHostToBiz {
     client: bk_runtime::Client,
     request: AddCloudHostToBizRequest,
+    options: bk_runtime::CallOptions,
 }
 impl AddCloudHostToBiz {
     /// Starts a call; required parameters are arguments.
@@ -65,6 +66,7 @@ impl AddCloudHostToBiz {
                 bk_biz_id: bk_biz_id,
                 host_info: host_info,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -72,11 +74,20 @@ impl AddCloudHostToBiz {
         client: bk_runtime::Client,
         request: AddCloudHostToBizRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &AddCloudHostToBizRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -86,7 +97,7 @@ impl AddCloudHostToBiz {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`AddCloudHostToBizResponse`].
     pub async fn send(self) -> Result<AddCloudHostToBizResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `add_cloud_host_to_biz` response.

@@ -44,6 +44,7 @@ pub struct AddHostLockRequest {
 pub struct AddHostLock {
     client: bk_runtime::Client,
     request: AddHostLockRequest,
+    options: bk_runtime::CallOptions,
 }
 impl AddHostLock {
     /// Starts a call; required parameters are arguments.
@@ -53,6 +54,7 @@ impl AddHostLock {
             request: AddHostLockRequest {
                 id_list: id_list,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -60,11 +62,20 @@ impl AddHostLock {
         client: bk_runtime::Client,
         request: AddHostLockRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &AddHostLockRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -74,8 +85,8 @@ impl AddHostLock {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`AddHostLockResponse`].
     pub async fn send(self) -> Result<AddHostLockResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `add_host_lock` response (untyped: the spec gives no schema).
-pub type AddHostLockResponse = serde_json::Value;
+/// The `data` of a successful `add_host_lock` response.
+pub type AddHostLockResponse = bk_runtime::NoData;

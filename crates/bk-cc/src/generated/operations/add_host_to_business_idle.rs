@@ -50,6 +50,7 @@ pub struct AddHostToBusinessIdleRequest {
 pub struct AddHostToBusinessIdle {
     client: bk_runtime::Client,
     request: AddHostToBusinessIdleRequest,
+    options: bk_runtime::CallOptions,
 }
 impl AddHostToBusinessIdle {
     /// Starts a call; required parameters are arguments.
@@ -64,6 +65,7 @@ impl AddHostToBusinessIdle {
                 bk_host_list: bk_host_list,
                 bk_biz_id: bk_biz_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -71,11 +73,20 @@ impl AddHostToBusinessIdle {
         client: bk_runtime::Client,
         request: AddHostToBusinessIdleRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &AddHostToBusinessIdleRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -85,7 +96,7 @@ impl AddHostToBusinessIdle {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`AddHostToBusinessIdleResponse`].
     pub async fn send(self) -> Result<AddHostToBusinessIdleResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// Addressing mode.

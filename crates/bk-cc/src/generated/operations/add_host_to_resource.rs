@@ -54,6 +54,7 @@ pub struct AddHostToResourceRequest {
 pub struct AddHostToResource {
     client: bk_runtime::Client,
     request: AddHostToResourceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl AddHostToResource {
     /// Starts a call; required parameters are arguments.
@@ -68,6 +69,7 @@ impl AddHostToResource {
                 host_info: host_info,
                 bk_biz_id: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -75,7 +77,11 @@ impl AddHostToResource {
         client: bk_runtime::Client,
         request: AddHostToResourceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -91,6 +97,11 @@ impl AddHostToResource {
     pub fn request(&self) -> &AddHostToResourceRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/add_host_to_resource/` · not idempotent (never retried once sent)
@@ -99,7 +110,7 @@ impl AddHostToResource {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`AddHostToResourceResponse`].
     pub async fn send(self) -> Result<AddHostToResourceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `add_host_to_resource` response.

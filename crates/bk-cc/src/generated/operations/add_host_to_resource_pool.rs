@@ -49,6 +49,7 @@ pub struct AddHostToResourcePoolRequest {
 pub struct AddHostToResourcePool {
     client: bk_runtime::Client,
     request: AddHostToResourcePoolRequest,
+    options: bk_runtime::CallOptions,
 }
 impl AddHostToResourcePool {
     /// Starts a call; required parameters are arguments.
@@ -62,6 +63,7 @@ impl AddHostToResourcePool {
                 host_info: host_info,
                 directory: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -69,7 +71,11 @@ impl AddHostToResourcePool {
         client: bk_runtime::Client,
         request: AddHostToResourcePoolRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Resource pool directory id; the default directory when not given.
     pub fn directory(mut self, value: i64) -> Self {
@@ -80,6 +86,11 @@ impl AddHostToResourcePool {
     pub fn request(&self) -> &AddHostToResourcePoolRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/add_host_to_resource_pool/` · not idempotent (never retried once sent)
@@ -88,7 +99,7 @@ impl AddHostToResourcePool {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`AddHostToResourcePoolResponse`].
     pub async fn send(self) -> Result<AddHostToResourcePoolResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `ResourcePoolAddSuccess` object (the spec gives no description).

@@ -49,6 +49,7 @@ pub struct AddInstanceAssociationRequest {
 pub struct AddInstanceAssociation {
     client: bk_runtime::Client,
     request: AddInstanceAssociationRequest,
+    options: bk_runtime::CallOptions,
 }
 impl AddInstanceAssociation {
     /// Starts a call; required parameters are arguments.
@@ -65,6 +66,7 @@ impl AddInstanceAssociation {
                 bk_inst_id: bk_inst_id,
                 bk_asst_inst_id: bk_asst_inst_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -72,11 +74,20 @@ impl AddInstanceAssociation {
         client: bk_runtime::Client,
         request: AddInstanceAssociationRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &AddInstanceAssociationRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -88,7 +99,7 @@ impl AddInstanceAssociation {
     pub async fn send(
         self,
     ) -> Result<AddInstanceAssociationResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `add_instance_association` response.

@@ -55,6 +55,7 @@ pub struct AddLabelForServiceInstanceRequest {
 pub struct AddLabelForServiceInstance {
     client: bk_runtime::Client,
     request: AddLabelForServiceInstanceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl AddLabelForServiceInstance {
     /// Starts a call; required parameters are arguments.
@@ -71,6 +72,7 @@ impl AddLabelForServiceInstance {
                 labels: labels,
                 bk_biz_id: bk_biz_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -78,11 +80,20 @@ impl AddLabelForServiceInstance {
         client: bk_runtime::Client,
         request: AddLabelForServiceInstanceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &AddLabelForServiceInstanceRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -94,8 +105,8 @@ impl AddLabelForServiceInstance {
     pub async fn send(
         self,
     ) -> Result<AddLabelForServiceInstanceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `add_label_for_service_instance` response (untyped: the spec gives no schema).
-pub type AddLabelForServiceInstanceResponse = serde_json::Value;
+/// The `data` of a successful `add_label_for_service_instance` response.
+pub type AddLabelForServiceInstanceResponse = bk_runtime::NoData;

@@ -56,6 +56,7 @@ pub struct BatchCreateInstanceAssociationRequest {
 pub struct BatchCreateInstanceAssociation {
     client: bk_runtime::Client,
     request: BatchCreateInstanceAssociationRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchCreateInstanceAssociation {
     /// Starts a call; required parameters are arguments.
@@ -74,6 +75,7 @@ impl BatchCreateInstanceAssociation {
                 bk_obj_asst_id: bk_obj_asst_id.into(),
                 details: details,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -81,11 +83,20 @@ impl BatchCreateInstanceAssociation {
         client: bk_runtime::Client,
         request: BatchCreateInstanceAssociationRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchCreateInstanceAssociationRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -97,7 +108,7 @@ impl BatchCreateInstanceAssociation {
     pub async fn send(
         self,
     ) -> Result<BatchCreateInstanceAssociationResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `batch_create_instance_association` response.

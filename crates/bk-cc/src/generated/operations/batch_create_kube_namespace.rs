@@ -49,6 +49,7 @@ pub struct BatchCreateKubeNamespaceRequest {
 pub struct BatchCreateKubeNamespace {
     client: bk_runtime::Client,
     request: BatchCreateKubeNamespaceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchCreateKubeNamespace {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl BatchCreateKubeNamespace {
                 bk_biz_id: bk_biz_id,
                 data: data,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,11 +72,20 @@ impl BatchCreateKubeNamespace {
         client: bk_runtime::Client,
         request: BatchCreateKubeNamespaceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchCreateKubeNamespaceRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -86,7 +97,7 @@ impl BatchCreateKubeNamespace {
     pub async fn send(
         self,
     ) -> Result<BatchCreateKubeNamespaceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `batch_create_kube_namespace` response.

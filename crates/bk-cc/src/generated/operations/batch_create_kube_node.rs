@@ -50,6 +50,7 @@ pub struct BatchCreateKubeNodeRequest {
 pub struct BatchCreateKubeNode {
     client: bk_runtime::Client,
     request: BatchCreateKubeNodeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchCreateKubeNode {
     /// Starts a call; required parameters are arguments.
@@ -64,6 +65,7 @@ impl BatchCreateKubeNode {
                 bk_biz_id: bk_biz_id,
                 data: data,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -71,11 +73,20 @@ impl BatchCreateKubeNode {
         client: bk_runtime::Client,
         request: BatchCreateKubeNodeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchCreateKubeNodeRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -85,7 +96,7 @@ impl BatchCreateKubeNode {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`BatchCreateKubeNodeResponse`].
     pub async fn send(self) -> Result<BatchCreateKubeNodeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `batch_create_kube_node` response.

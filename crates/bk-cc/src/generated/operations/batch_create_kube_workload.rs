@@ -53,6 +53,7 @@ pub struct BatchCreateKubeWorkloadRequest {
 pub struct BatchCreateKubeWorkload {
     client: bk_runtime::Client,
     request: BatchCreateKubeWorkloadRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchCreateKubeWorkload {
     /// Starts a call; required parameters are arguments.
@@ -69,6 +70,7 @@ impl BatchCreateKubeWorkload {
                 kind: kind,
                 data: data,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -76,11 +78,20 @@ impl BatchCreateKubeWorkload {
         client: bk_runtime::Client,
         request: BatchCreateKubeWorkloadRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchCreateKubeWorkloadRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -92,7 +103,7 @@ impl BatchCreateKubeWorkload {
     pub async fn send(
         self,
     ) -> Result<BatchCreateKubeWorkloadResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `batch_create_kube_workload` response.

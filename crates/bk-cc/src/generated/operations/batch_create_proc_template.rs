@@ -53,6 +53,7 @@ pub struct BatchCreateProcTemplateRequest {
 pub struct BatchCreateProcTemplate {
     client: bk_runtime::Client,
     request: BatchCreateProcTemplateRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchCreateProcTemplate {
     /// Starts a call; required parameters are arguments.
@@ -68,6 +69,7 @@ impl BatchCreateProcTemplate {
                 service_template_id: None,
                 processes: processes,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -75,7 +77,11 @@ impl BatchCreateProcTemplate {
         client: bk_runtime::Client,
         request: BatchCreateProcTemplateRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Service template to add the processes to.
     pub fn service_template_id(mut self, value: i64) -> Self {
@@ -85,6 +91,11 @@ impl BatchCreateProcTemplate {
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchCreateProcTemplateRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -96,7 +107,7 @@ impl BatchCreateProcTemplate {
     pub async fn send(
         self,
     ) -> Result<BatchCreateProcTemplateResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `batch_create_proc_template` response.

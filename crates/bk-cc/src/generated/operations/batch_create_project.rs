@@ -46,6 +46,7 @@ pub struct BatchCreateProjectRequest {
 pub struct BatchCreateProject {
     client: bk_runtime::Client,
     request: BatchCreateProjectRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchCreateProject {
     /// Starts a call; required parameters are arguments.
@@ -55,6 +56,7 @@ impl BatchCreateProject {
             request: BatchCreateProjectRequest {
                 data: data,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -62,11 +64,20 @@ impl BatchCreateProject {
         client: bk_runtime::Client,
         request: BatchCreateProjectRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchCreateProjectRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -76,7 +87,7 @@ impl BatchCreateProject {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`BatchCreateProjectResponse`].
     pub async fn send(self) -> Result<BatchCreateProjectResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `batch_create_project` response.

@@ -52,6 +52,7 @@ pub struct BatchCreateQuotedInstRequest {
 pub struct BatchCreateQuotedInst {
     client: bk_runtime::Client,
     request: BatchCreateQuotedInstRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchCreateQuotedInst {
     /// Starts a call; required parameters are arguments.
@@ -68,6 +69,7 @@ impl BatchCreateQuotedInst {
                 bk_property_id: bk_property_id.into(),
                 data: data,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -75,11 +77,20 @@ impl BatchCreateQuotedInst {
         client: bk_runtime::Client,
         request: BatchCreateQuotedInstRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchCreateQuotedInstRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -89,7 +100,7 @@ impl BatchCreateQuotedInst {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`BatchCreateQuotedInstResponse`].
     pub async fn send(self) -> Result<BatchCreateQuotedInstResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `batch_create_quoted_inst` response.

@@ -44,6 +44,7 @@ pub struct BatchDeleteBusinessSetRequest {
 pub struct BatchDeleteBusinessSet {
     client: bk_runtime::Client,
     request: BatchDeleteBusinessSetRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchDeleteBusinessSet {
     /// Starts a call; required parameters are arguments.
@@ -53,6 +54,7 @@ impl BatchDeleteBusinessSet {
             request: BatchDeleteBusinessSetRequest {
                 bk_biz_set_ids: bk_biz_set_ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -60,11 +62,20 @@ impl BatchDeleteBusinessSet {
         client: bk_runtime::Client,
         request: BatchDeleteBusinessSetRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchDeleteBusinessSetRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -76,8 +87,8 @@ impl BatchDeleteBusinessSet {
     pub async fn send(
         self,
     ) -> Result<BatchDeleteBusinessSetResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `batch_delete_business_set` response (untyped: the spec gives no schema).
-pub type BatchDeleteBusinessSetResponse = serde_json::Value;
+/// The `data` of a successful `batch_delete_business_set` response.
+pub type BatchDeleteBusinessSetResponse = bk_runtime::NoData;

@@ -46,6 +46,7 @@ pub struct BatchDeleteInstRequest {
 pub struct BatchDeleteInst {
     client: bk_runtime::Client,
     request: BatchDeleteInstRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchDeleteInst {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +61,7 @@ impl BatchDeleteInst {
                 bk_obj_id: bk_obj_id.into(),
                 delete: delete,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,11 +69,20 @@ impl BatchDeleteInst {
         client: bk_runtime::Client,
         request: BatchDeleteInstRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchDeleteInstRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -81,7 +92,7 @@ impl BatchDeleteInst {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`BatchDeleteInstResponse`].
     pub async fn send(self) -> Result<BatchDeleteInstResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `batch_delete_inst` response.

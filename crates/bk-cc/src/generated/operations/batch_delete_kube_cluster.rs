@@ -50,6 +50,7 @@ pub struct BatchDeleteKubeClusterRequest {
 pub struct BatchDeleteKubeCluster {
     client: bk_runtime::Client,
     request: BatchDeleteKubeClusterRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchDeleteKubeCluster {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +61,7 @@ impl BatchDeleteKubeCluster {
                 bk_biz_id: bk_biz_id,
                 ids: ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,11 +69,20 @@ impl BatchDeleteKubeCluster {
         client: bk_runtime::Client,
         request: BatchDeleteKubeClusterRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchDeleteKubeClusterRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -83,8 +94,8 @@ impl BatchDeleteKubeCluster {
     pub async fn send(
         self,
     ) -> Result<BatchDeleteKubeClusterResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `batch_delete_kube_cluster` response (untyped: the spec gives no schema).
-pub type BatchDeleteKubeClusterResponse = serde_json::Value;
+/// The `data` of a successful `batch_delete_kube_cluster` response.
+pub type BatchDeleteKubeClusterResponse = bk_runtime::NoData;

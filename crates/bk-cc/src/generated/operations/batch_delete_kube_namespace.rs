@@ -49,6 +49,7 @@ pub struct BatchDeleteKubeNamespaceRequest {
 pub struct BatchDeleteKubeNamespace {
     client: bk_runtime::Client,
     request: BatchDeleteKubeNamespaceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchDeleteKubeNamespace {
     /// Starts a call; required parameters are arguments.
@@ -59,6 +60,7 @@ impl BatchDeleteKubeNamespace {
                 bk_biz_id: bk_biz_id,
                 ids: ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -66,11 +68,20 @@ impl BatchDeleteKubeNamespace {
         client: bk_runtime::Client,
         request: BatchDeleteKubeNamespaceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchDeleteKubeNamespaceRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -82,8 +93,8 @@ impl BatchDeleteKubeNamespace {
     pub async fn send(
         self,
     ) -> Result<BatchDeleteKubeNamespaceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `batch_delete_kube_namespace` response (untyped: the spec gives no schema).
-pub type BatchDeleteKubeNamespaceResponse = serde_json::Value;
+/// The `data` of a successful `batch_delete_kube_namespace` response.
+pub type BatchDeleteKubeNamespaceResponse = bk_runtime::NoData;

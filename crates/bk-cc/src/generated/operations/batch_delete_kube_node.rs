@@ -49,6 +49,7 @@ pub struct BatchDeleteKubeNodeRequest {
 pub struct BatchDeleteKubeNode {
     client: bk_runtime::Client,
     request: BatchDeleteKubeNodeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchDeleteKubeNode {
     /// Starts a call; required parameters are arguments.
@@ -59,6 +60,7 @@ impl BatchDeleteKubeNode {
                 bk_biz_id: bk_biz_id,
                 ids: ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -66,11 +68,20 @@ impl BatchDeleteKubeNode {
         client: bk_runtime::Client,
         request: BatchDeleteKubeNodeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchDeleteKubeNodeRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -80,8 +91,8 @@ impl BatchDeleteKubeNode {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`BatchDeleteKubeNodeResponse`].
     pub async fn send(self) -> Result<BatchDeleteKubeNodeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `batch_delete_kube_node` response (untyped: the spec gives no schema).
-pub type BatchDeleteKubeNodeResponse = serde_json::Value;
+/// The `data` of a successful `batch_delete_kube_node` response.
+pub type BatchDeleteKubeNodeResponse = bk_runtime::NoData;

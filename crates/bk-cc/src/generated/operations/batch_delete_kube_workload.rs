@@ -52,6 +52,7 @@ pub struct BatchDeleteKubeWorkloadRequest {
 pub struct BatchDeleteKubeWorkload {
     client: bk_runtime::Client,
     request: BatchDeleteKubeWorkloadRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchDeleteKubeWorkload {
     /// Starts a call; required parameters are arguments.
@@ -68,6 +69,7 @@ impl BatchDeleteKubeWorkload {
                 kind: kind,
                 ids: ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -75,11 +77,20 @@ impl BatchDeleteKubeWorkload {
         client: bk_runtime::Client,
         request: BatchDeleteKubeWorkloadRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchDeleteKubeWorkloadRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -91,8 +102,8 @@ impl BatchDeleteKubeWorkload {
     pub async fn send(
         self,
     ) -> Result<BatchDeleteKubeWorkloadResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `batch_delete_kube_workload` response (untyped: the spec gives no schema).
-pub type BatchDeleteKubeWorkloadResponse = serde_json::Value;
+/// The `data` of a successful `batch_delete_kube_workload` response.
+pub type BatchDeleteKubeWorkloadResponse = bk_runtime::NoData;

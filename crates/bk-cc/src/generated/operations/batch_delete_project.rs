@@ -46,6 +46,7 @@ pub struct BatchDeleteProjectRequest {
 pub struct BatchDeleteProject {
     client: bk_runtime::Client,
     request: BatchDeleteProjectRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchDeleteProject {
     /// Starts a call; required parameters are arguments.
@@ -55,6 +56,7 @@ impl BatchDeleteProject {
             request: BatchDeleteProjectRequest {
                 ids: ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -62,11 +64,20 @@ impl BatchDeleteProject {
         client: bk_runtime::Client,
         request: BatchDeleteProjectRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchDeleteProjectRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -76,8 +87,8 @@ impl BatchDeleteProject {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`BatchDeleteProjectResponse`].
     pub async fn send(self) -> Result<BatchDeleteProjectResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `batch_delete_project` response (untyped: the spec gives no schema).
-pub type BatchDeleteProjectResponse = serde_json::Value;
+/// The `data` of a successful `batch_delete_project` response.
+pub type BatchDeleteProjectResponse = bk_runtime::NoData;

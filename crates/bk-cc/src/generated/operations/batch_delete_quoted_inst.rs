@@ -52,6 +52,7 @@ pub struct BatchDeleteQuotedInstRequest {
 pub struct BatchDeleteQuotedInst {
     client: bk_runtime::Client,
     request: BatchDeleteQuotedInstRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchDeleteQuotedInst {
     /// Starts a call; required parameters are arguments.
@@ -68,6 +69,7 @@ impl BatchDeleteQuotedInst {
                 bk_property_id: bk_property_id.into(),
                 ids: ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -75,11 +77,20 @@ impl BatchDeleteQuotedInst {
         client: bk_runtime::Client,
         request: BatchDeleteQuotedInstRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchDeleteQuotedInstRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -89,8 +100,8 @@ impl BatchDeleteQuotedInst {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`BatchDeleteQuotedInstResponse`].
     pub async fn send(self) -> Result<BatchDeleteQuotedInstResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `batch_delete_quoted_inst` response (untyped: the spec gives no schema).
-pub type BatchDeleteQuotedInstResponse = serde_json::Value;
+/// The `data` of a successful `batch_delete_quoted_inst` response.
+pub type BatchDeleteQuotedInstResponse = bk_runtime::NoData;

@@ -46,6 +46,7 @@ pub struct BatchDeleteSetRequest {
 pub struct BatchDeleteSet {
     client: bk_runtime::Client,
     request: BatchDeleteSetRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchDeleteSet {
     /// Starts a call; required parameters are arguments.
@@ -56,6 +57,7 @@ impl BatchDeleteSet {
                 bk_biz_id: bk_biz_id,
                 delete: delete,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -63,11 +65,20 @@ impl BatchDeleteSet {
         client: bk_runtime::Client,
         request: BatchDeleteSetRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchDeleteSetRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -77,7 +88,7 @@ impl BatchDeleteSet {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`BatchDeleteSetResponse`].
     pub async fn send(self) -> Result<BatchDeleteSetResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `batch_delete_set` response.

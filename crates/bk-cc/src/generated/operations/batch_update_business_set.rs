@@ -50,6 +50,7 @@ pub struct BatchUpdateBusinessSetRequest {
 pub struct BatchUpdateBusinessSet {
     client: bk_runtime::Client,
     request: BatchUpdateBusinessSetRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchUpdateBusinessSet {
     /// Starts a call; required parameters are arguments.
@@ -64,6 +65,7 @@ impl BatchUpdateBusinessSet {
                 bk_biz_set_ids: bk_biz_set_ids,
                 data: data,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -71,11 +73,20 @@ impl BatchUpdateBusinessSet {
         client: bk_runtime::Client,
         request: BatchUpdateBusinessSetRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchUpdateBusinessSetRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -87,11 +98,11 @@ impl BatchUpdateBusinessSet {
     pub async fn send(
         self,
     ) -> Result<BatchUpdateBusinessSetResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `batch_update_business_set` response (untyped: the spec gives no schema).
-pub type BatchUpdateBusinessSetResponse = serde_json::Value;
+/// The `data` of a successful `batch_update_business_set` response.
+pub type BatchUpdateBusinessSetResponse = bk_runtime::NoData;
 /// Attributes to change; user-defined attributes go in the extra map.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct BizSetAttrUpdate {

@@ -46,6 +46,7 @@ pub struct BatchUpdateHostRequest {
 pub struct BatchUpdateHost {
     client: bk_runtime::Client,
     request: BatchUpdateHostRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchUpdateHost {
     /// Starts a call; required parameters are arguments.
@@ -55,6 +56,7 @@ impl BatchUpdateHost {
             request: BatchUpdateHostRequest {
                 update: update,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -62,11 +64,20 @@ impl BatchUpdateHost {
         client: bk_runtime::Client,
         request: BatchUpdateHostRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchUpdateHostRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -76,11 +87,11 @@ impl BatchUpdateHost {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`BatchUpdateHostResponse`].
     pub async fn send(self) -> Result<BatchUpdateHostResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `batch_update_host` response (untyped: the spec gives no schema).
-pub type BatchUpdateHostResponse = serde_json::Value;
+/// The `data` of a successful `batch_update_host` response.
+pub type BatchUpdateHostResponse = bk_runtime::NoData;
 /// Attributes to set; any host attribute except the cloud area may be given.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct HostAttrUpdate {

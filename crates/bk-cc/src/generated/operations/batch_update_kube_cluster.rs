@@ -53,6 +53,7 @@ pub struct BatchUpdateKubeClusterRequest {
 pub struct BatchUpdateKubeCluster {
     client: bk_runtime::Client,
     request: BatchUpdateKubeClusterRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchUpdateKubeCluster {
     /// Starts a call; required parameters are arguments.
@@ -69,6 +70,7 @@ impl BatchUpdateKubeCluster {
                 ids: ids,
                 data: data,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -76,11 +78,20 @@ impl BatchUpdateKubeCluster {
         client: bk_runtime::Client,
         request: BatchUpdateKubeClusterRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchUpdateKubeClusterRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -92,11 +103,11 @@ impl BatchUpdateKubeCluster {
     pub async fn send(
         self,
     ) -> Result<BatchUpdateKubeClusterResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `batch_update_kube_cluster` response (untyped: the spec gives no schema).
-pub type BatchUpdateKubeClusterResponse = serde_json::Value;
+/// The `data` of a successful `batch_update_kube_cluster` response.
+pub type BatchUpdateKubeClusterResponse = bk_runtime::NoData;
 /// Attributes to set.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct KubeClusterUpdate {

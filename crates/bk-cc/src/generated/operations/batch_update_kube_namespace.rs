@@ -50,6 +50,7 @@ pub struct BatchUpdateKubeNamespaceRequest {
 pub struct BatchUpdateKubeNamespace {
     client: bk_runtime::Client,
     request: BatchUpdateKubeNamespaceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchUpdateKubeNamespace {
     /// Starts a call; required parameters are arguments.
@@ -66,6 +67,7 @@ impl BatchUpdateKubeNamespace {
                 data: data,
                 ids: ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -73,11 +75,20 @@ impl BatchUpdateKubeNamespace {
         client: bk_runtime::Client,
         request: BatchUpdateKubeNamespaceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchUpdateKubeNamespaceRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -89,11 +100,11 @@ impl BatchUpdateKubeNamespace {
     pub async fn send(
         self,
     ) -> Result<BatchUpdateKubeNamespaceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `batch_update_kube_namespace` response (untyped: the spec gives no schema).
-pub type BatchUpdateKubeNamespaceResponse = serde_json::Value;
+/// The `data` of a successful `batch_update_kube_namespace` response.
+pub type BatchUpdateKubeNamespaceResponse = bk_runtime::NoData;
 /// Attributes to set.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct KubeNamespaceUpdate {

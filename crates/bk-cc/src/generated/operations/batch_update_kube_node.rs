@@ -53,6 +53,7 @@ pub struct BatchUpdateKubeNodeRequest {
 pub struct BatchUpdateKubeNode {
     client: bk_runtime::Client,
     request: BatchUpdateKubeNodeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchUpdateKubeNode {
     /// Starts a call; required parameters are arguments.
@@ -69,6 +70,7 @@ impl BatchUpdateKubeNode {
                 ids: ids,
                 data: data,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -76,11 +78,20 @@ impl BatchUpdateKubeNode {
         client: bk_runtime::Client,
         request: BatchUpdateKubeNodeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchUpdateKubeNodeRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -90,11 +101,11 @@ impl BatchUpdateKubeNode {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`BatchUpdateKubeNodeResponse`].
     pub async fn send(self) -> Result<BatchUpdateKubeNodeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `batch_update_kube_node` response (untyped: the spec gives no schema).
-pub type BatchUpdateKubeNodeResponse = serde_json::Value;
+/// The `data` of a successful `batch_update_kube_node` response.
+pub type BatchUpdateKubeNodeResponse = bk_runtime::NoData;
 /// Attributes to set.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct KubeNodeUpdate {

@@ -53,6 +53,7 @@ pub struct BatchUpdateKubeWorkloadRequest {
 pub struct BatchUpdateKubeWorkload {
     client: bk_runtime::Client,
     request: BatchUpdateKubeWorkloadRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchUpdateKubeWorkload {
     /// Starts a call; required parameters are arguments.
@@ -71,6 +72,7 @@ impl BatchUpdateKubeWorkload {
                 data: data,
                 ids: ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -78,11 +80,20 @@ impl BatchUpdateKubeWorkload {
         client: bk_runtime::Client,
         request: BatchUpdateKubeWorkloadRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchUpdateKubeWorkloadRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -94,11 +105,11 @@ impl BatchUpdateKubeWorkload {
     pub async fn send(
         self,
     ) -> Result<BatchUpdateKubeWorkloadResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `batch_update_kube_workload` response (untyped: the spec gives no schema).
-pub type BatchUpdateKubeWorkloadResponse = serde_json::Value;
+/// The `data` of a successful `batch_update_kube_workload` response.
+pub type BatchUpdateKubeWorkloadResponse = bk_runtime::NoData;
 /// Attributes to set.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct KubeWorkloadUpdate {

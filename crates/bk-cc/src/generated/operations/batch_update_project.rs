@@ -49,6 +49,7 @@ pub struct BatchUpdateProjectRequest {
 pub struct BatchUpdateProject {
     client: bk_runtime::Client,
     request: BatchUpdateProjectRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchUpdateProject {
     /// Starts a call; required parameters are arguments.
@@ -59,6 +60,7 @@ impl BatchUpdateProject {
                 ids: ids,
                 data: data,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -66,11 +68,20 @@ impl BatchUpdateProject {
         client: bk_runtime::Client,
         request: BatchUpdateProjectRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchUpdateProjectRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -80,11 +91,11 @@ impl BatchUpdateProject {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`BatchUpdateProjectResponse`].
     pub async fn send(self) -> Result<BatchUpdateProjectResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `batch_update_project` response (untyped: the spec gives no schema).
-pub type BatchUpdateProjectResponse = serde_json::Value;
+/// The `data` of a successful `batch_update_project` response.
+pub type BatchUpdateProjectResponse = bk_runtime::NoData;
 /// Attributes to set.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ProjectUpdate {

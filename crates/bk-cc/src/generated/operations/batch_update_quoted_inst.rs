@@ -55,6 +55,7 @@ pub struct BatchUpdateQuotedInstRequest {
 pub struct BatchUpdateQuotedInst {
     client: bk_runtime::Client,
     request: BatchUpdateQuotedInstRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchUpdateQuotedInst {
     /// Starts a call; required parameters are arguments.
@@ -73,6 +74,7 @@ impl BatchUpdateQuotedInst {
                 ids: ids,
                 data: data,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -80,11 +82,20 @@ impl BatchUpdateQuotedInst {
         client: bk_runtime::Client,
         request: BatchUpdateQuotedInstRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BatchUpdateQuotedInstRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -94,11 +105,11 @@ impl BatchUpdateQuotedInst {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`BatchUpdateQuotedInstResponse`].
     pub async fn send(self) -> Result<BatchUpdateQuotedInstResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `batch_update_quoted_inst` response (untyped: the spec gives no schema).
-pub type BatchUpdateQuotedInstResponse = serde_json::Value;
+/// The `data` of a successful `batch_update_quoted_inst` response.
+pub type BatchUpdateQuotedInstResponse = bk_runtime::NoData;
 /// Attributes to set; the fields depend on the quoted model.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct QuotedInstanceUpdate {

@@ -46,6 +46,7 @@ pub struct BindHostAgentRequest {
 pub struct BindHostAgent {
     client: bk_runtime::Client,
     request: BindHostAgentRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BindHostAgent {
     /// Starts a call; required parameters are arguments.
@@ -53,6 +54,7 @@ impl BindHostAgent {
         Self {
             client,
             request: BindHostAgentRequest { list: list },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -60,11 +62,20 @@ impl BindHostAgent {
         client: bk_runtime::Client,
         request: BindHostAgentRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BindHostAgentRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -74,11 +85,11 @@ impl BindHostAgent {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`BindHostAgentResponse`].
     pub async fn send(self) -> Result<BindHostAgentResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `bind_host_agent` response (untyped: the spec gives no schema).
-pub type BindHostAgentResponse = serde_json::Value;
+/// The `data` of a successful `bind_host_agent` response.
+pub type BindHostAgentResponse = bk_runtime::NoData;
 /// The `HostAgentBinding` object (the spec gives no description).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct HostAgentBinding {

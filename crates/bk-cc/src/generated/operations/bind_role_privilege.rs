@@ -35,6 +35,7 @@ pub struct BindRolePrivilegeRequest {}
 pub struct BindRolePrivilege {
     client: bk_runtime::Client,
     request: BindRolePrivilegeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BindRolePrivilege {
     /// Starts a call; required parameters are arguments.
@@ -42,6 +43,7 @@ impl BindRolePrivilege {
         Self {
             client,
             request: BindRolePrivilegeRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -49,11 +51,20 @@ impl BindRolePrivilege {
         client: bk_runtime::Client,
         request: BindRolePrivilegeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &BindRolePrivilegeRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -63,7 +74,7 @@ impl BindRolePrivilege {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`BindRolePrivilegeResponse`].
     pub async fn send(self) -> Result<BindRolePrivilegeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `bind_role_privilege` response (untyped: the spec gives no schema).

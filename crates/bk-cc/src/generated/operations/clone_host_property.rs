@@ -64,6 +64,7 @@ pub struct CloneHostPropertyRequest {
 pub struct CloneHostProperty {
     client: bk_runtime::Client,
     request: CloneHostPropertyRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CloneHostProperty {
     /// Starts a call; required parameters are arguments.
@@ -78,6 +79,7 @@ impl CloneHostProperty {
                 bk_biz_id: bk_biz_id,
                 bk_cloud_id: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -85,7 +87,11 @@ impl CloneHostProperty {
         client: bk_runtime::Client,
         request: CloneHostPropertyRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Inner IP of the source host.
     pub fn bk_org_ip(mut self, value: impl Into<String>) -> Self {
@@ -116,6 +122,11 @@ impl CloneHostProperty {
     pub fn request(&self) -> &CloneHostPropertyRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/clone_host_property/` · not idempotent (never retried once sent)
@@ -124,8 +135,8 @@ impl CloneHostProperty {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CloneHostPropertyResponse`].
     pub async fn send(self) -> Result<CloneHostPropertyResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `clone_host_property` response (untyped: the spec gives no schema).
-pub type CloneHostPropertyResponse = serde_json::Value;
+/// The `data` of a successful `clone_host_property` response.
+pub type CloneHostPropertyResponse = bk_runtime::NoData;

@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `count_biz_host_cpu` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLimit,
+    param: "page",
+    max_limit: Some(10u32),
+    items: "",
+    total: None,
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: CountBizHostCpuResponse,
+) -> bk_runtime::pagination::PageData<BizHostCpuCount> {
+    let total = None;
+    bk_runtime::pagination::PageData::new(r, total)
+}
 /// Parameters of `count_biz_host_cpu` ([`CountBizHostCpu`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct CountBizHostCpuRequest {
@@ -50,6 +65,7 @@ pub struct CountBizHostCpuRequest {
 pub struct CountBizHostCpu {
     client: bk_runtime::Client,
     request: CountBizHostCpuRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CountBizHostCpu {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +76,7 @@ impl CountBizHostCpu {
                 bk_biz_id: None,
                 page: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,7 +84,11 @@ impl CountBizHostCpu {
         client: bk_runtime::Client,
         request: CountBizHostCpuRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Business to count; do not combine with `page`.
     pub fn bk_biz_id(mut self, value: i64) -> Self {
@@ -83,6 +104,11 @@ impl CountBizHostCpu {
     pub fn request(&self) -> &CountBizHostCpuRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/count_biz_host_cpu/` · idempotent (retried on transient failures) · paged by start/limit, at most 10 per page
@@ -91,7 +117,60 @@ impl CountBizHostCpu {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CountBizHostCpuResponse`].
     pub async fn send(self) -> Result<CountBizHostCpuResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<CountBizHostCpuResponse, BizHostCpuCount> {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<BizHostCpuCount> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<BizHostCpuCount> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<CountBizHostCpuResponse, BizHostCpuCount> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `data` of a successful `count_biz_host_cpu` response.

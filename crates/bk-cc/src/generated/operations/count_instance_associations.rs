@@ -52,6 +52,7 @@ pub struct CountInstanceAssociationsRequest {
 pub struct CountInstanceAssociations {
     client: bk_runtime::Client,
     request: CountInstanceAssociationsRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CountInstanceAssociations {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl CountInstanceAssociations {
                 bk_obj_id: bk_obj_id.into(),
                 conditions: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,7 +72,11 @@ impl CountInstanceAssociations {
         client: bk_runtime::Client,
         request: CountInstanceAssociationsRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Business id; needed when the model is a mainline model.
     pub fn bk_biz_id(mut self, value: i64) -> Self {
@@ -86,6 +92,11 @@ impl CountInstanceAssociations {
     pub fn request(&self) -> &CountInstanceAssociationsRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/count_instance_associations/` · idempotent (retried on transient failures)
@@ -96,7 +107,7 @@ impl CountInstanceAssociations {
     pub async fn send(
         self,
     ) -> Result<CountInstanceAssociationsResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `count_instance_associations` response.

@@ -52,6 +52,7 @@ pub struct CountObjectInstancesRequest {
 pub struct CountObjectInstances {
     client: bk_runtime::Client,
     request: CountObjectInstancesRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CountObjectInstances {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl CountObjectInstances {
                 conditions: None,
                 time_condition: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,7 +72,11 @@ impl CountObjectInstances {
         client: bk_runtime::Client,
         request: CountObjectInstancesRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Attribute rules the instances must match.
     pub fn conditions(mut self, value: crate::generated::types::PropertyFilter) -> Self {
@@ -86,6 +92,11 @@ impl CountObjectInstances {
     pub fn request(&self) -> &CountObjectInstancesRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/count_object_instances/` · idempotent (retried on transient failures)
@@ -94,7 +105,7 @@ impl CountObjectInstances {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CountObjectInstancesResponse`].
     pub async fn send(self) -> Result<CountObjectInstancesResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `count_object_instances` response.

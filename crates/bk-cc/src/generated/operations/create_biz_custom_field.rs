@@ -109,6 +109,7 @@ pub struct CreateBizCustomFieldRequest {
 pub struct CreateBizCustomField {
     client: bk_runtime::Client,
     request: CreateBizCustomFieldRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateBizCustomField {
     /// Starts a call; required parameters are arguments.
@@ -142,6 +143,7 @@ impl CreateBizCustomField {
                 bk_asst_obj_id: None,
                 default: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -149,7 +151,11 @@ impl CreateBizCustomField {
         client: bk_runtime::Client,
         request: CreateBizCustomFieldRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Creator of the record.
     pub fn creator(mut self, value: impl Into<String>) -> Self {
@@ -220,6 +226,11 @@ impl CreateBizCustomField {
     pub fn request(&self) -> &CreateBizCustomFieldRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/create_biz_custom_field/` · not idempotent (never retried once sent)
@@ -228,7 +239,7 @@ impl CreateBizCustomField {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateBizCustomFieldResponse`].
     pub async fn send(self) -> Result<CreateBizCustomFieldResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_biz_custom_field` response.

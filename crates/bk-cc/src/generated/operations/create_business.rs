@@ -47,6 +47,7 @@ pub struct CreateBusinessRequest {
 pub struct CreateBusiness {
     client: bk_runtime::Client,
     request: CreateBusinessRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateBusiness {
     /// Starts a call; required parameters are arguments.
@@ -57,6 +58,7 @@ impl CreateBusiness {
                 bk_supplier_account: None,
                 data: data,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -64,7 +66,11 @@ impl CreateBusiness {
         client: bk_runtime::Client,
         request: CreateBusinessRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -75,6 +81,11 @@ impl CreateBusiness {
     pub fn request(&self) -> &CreateBusinessRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/create_business/` · not idempotent (never retried once sent)
@@ -83,7 +94,7 @@ impl CreateBusiness {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateBusinessResponse`].
     pub async fn send(self) -> Result<CreateBusinessResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_business` response.

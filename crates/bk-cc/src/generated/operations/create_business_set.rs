@@ -48,6 +48,7 @@ pub struct CreateBusinessSetRequest {
 pub struct CreateBusinessSet {
     client: bk_runtime::Client,
     request: CreateBusinessSetRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateBusinessSet {
     /// Starts a call; required parameters are arguments.
@@ -62,6 +63,7 @@ impl CreateBusinessSet {
                 bk_biz_set_attr: bk_biz_set_attr,
                 bk_scope: bk_scope,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -69,11 +71,20 @@ impl CreateBusinessSet {
         client: bk_runtime::Client,
         request: CreateBusinessSetRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &CreateBusinessSetRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -83,7 +94,7 @@ impl CreateBusinessSet {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateBusinessSetResponse`].
     pub async fn send(self) -> Result<CreateBusinessSetResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_business_set` response.

@@ -50,6 +50,7 @@ pub struct CreateClassificationRequest {
 pub struct CreateClassification {
     client: bk_runtime::Client,
     request: CreateClassificationRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateClassification {
     /// Starts a call; required parameters are arguments.
@@ -65,6 +66,7 @@ impl CreateClassification {
                 bk_classification_name: bk_classification_name.into(),
                 bk_classification_icon: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -72,7 +74,11 @@ impl CreateClassification {
         client: bk_runtime::Client,
         request: CreateClassificationRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Icon name, e.g. `icon-cc-business`.
     pub fn bk_classification_icon(mut self, value: impl Into<String>) -> Self {
@@ -83,6 +89,11 @@ impl CreateClassification {
     pub fn request(&self) -> &CreateClassificationRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/create_classification/` · not idempotent (never retried once sent)
@@ -91,7 +102,7 @@ impl CreateClassification {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateClassificationResponse`].
     pub async fn send(self) -> Result<CreateClassificationResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_classification` response.

@@ -43,6 +43,7 @@ pub struct CreateCloudAreaRequest {
 pub struct CreateCloudArea {
     client: bk_runtime::Client,
     request: CreateCloudAreaRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateCloudArea {
     /// Starts a call; required parameters are arguments.
@@ -52,6 +53,7 @@ impl CreateCloudArea {
             request: CreateCloudAreaRequest {
                 bk_cloud_name: bk_cloud_name.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -59,11 +61,20 @@ impl CreateCloudArea {
         client: bk_runtime::Client,
         request: CreateCloudAreaRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &CreateCloudAreaRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -73,7 +84,7 @@ impl CreateCloudArea {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateCloudAreaResponse`].
     pub async fn send(self) -> Result<CreateCloudAreaResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The created area.

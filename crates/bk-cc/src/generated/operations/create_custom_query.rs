@@ -55,6 +55,7 @@ pub struct CreateCustomQueryRequest {
 pub struct CreateCustomQuery {
     client: bk_runtime::Client,
     request: CreateCustomQueryRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateCustomQuery {
     /// Starts a call; required parameters are arguments.
@@ -72,6 +73,7 @@ impl CreateCustomQuery {
                 info: info.into(),
                 name: name.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -79,7 +81,11 @@ impl CreateCustomQuery {
         client: bk_runtime::Client,
         request: CreateCustomQueryRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -90,6 +96,11 @@ impl CreateCustomQuery {
     pub fn request(&self) -> &CreateCustomQueryRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/create_custom_query/` · not idempotent (never retried once sent)
@@ -98,7 +109,7 @@ impl CreateCustomQuery {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateCustomQueryResponse`].
     pub async fn send(self) -> Result<CreateCustomQueryResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_custom_query` response.

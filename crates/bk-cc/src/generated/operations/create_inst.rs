@@ -61,6 +61,7 @@ pub struct CreateInstRequest {
 pub struct CreateInst {
     client: bk_runtime::Client,
     request: CreateInstRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateInst {
     /// Starts a call; required parameters are arguments.
@@ -78,11 +79,16 @@ impl CreateInst {
                 bk_parent_id: None,
                 metadata: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: CreateInstRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Business id; mandatory for custom mainline levels.
     pub fn bk_biz_id(mut self, value: i64) -> Self {
@@ -103,6 +109,11 @@ impl CreateInst {
     pub fn request(&self) -> &CreateInstRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/create_inst/` · not idempotent (never retried once sent)
@@ -111,7 +122,7 @@ impl CreateInst {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateInstResponse`].
     pub async fn send(self) -> Result<CreateInstResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_inst` response.

@@ -96,6 +96,7 @@ pub struct CreateKubeClusterRequest {
 pub struct CreateKubeCluster {
     client: bk_runtime::Client,
     request: CreateKubeClusterRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateKubeCluster {
     /// Starts a call; required parameters are arguments.
@@ -125,6 +126,7 @@ impl CreateKubeCluster {
                 bk_project_name: None,
                 bk_project_code: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -132,7 +134,11 @@ impl CreateKubeCluster {
         client: bk_runtime::Client,
         request: CreateKubeClusterRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Scheduling engine.
     pub fn scheduling_engine(mut self, value: impl Into<String>) -> Self {
@@ -193,6 +199,11 @@ impl CreateKubeCluster {
     pub fn request(&self) -> &CreateKubeClusterRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/create_kube_cluster/` · not idempotent (never retried once sent)
@@ -201,7 +212,7 @@ impl CreateKubeCluster {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateKubeClusterResponse`].
     pub async fn send(self) -> Result<CreateKubeClusterResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// Cluster type.

@@ -53,6 +53,7 @@ pub struct CreateModuleRequest {
 pub struct CreateModule {
     client: bk_runtime::Client,
     request: CreateModuleRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateModule {
     /// Starts a call; required parameters are arguments.
@@ -70,6 +71,7 @@ impl CreateModule {
                 bk_set_id: bk_set_id,
                 data: data,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -77,7 +79,11 @@ impl CreateModule {
         client: bk_runtime::Client,
         request: CreateModuleRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -88,6 +94,11 @@ impl CreateModule {
     pub fn request(&self) -> &CreateModuleRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/create_module/` · not idempotent (never retried once sent)
@@ -96,7 +107,7 @@ impl CreateModule {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateModuleResponse`].
     pub async fn send(self) -> Result<CreateModuleResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_module` response.

@@ -61,6 +61,7 @@ pub struct CreateObjectRequest {
 pub struct CreateObject {
     client: bk_runtime::Client,
     request: CreateObjectRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateObject {
     /// Starts a call; required parameters are arguments.
@@ -80,6 +81,7 @@ impl CreateObject {
                 bk_obj_icon: None,
                 obj_sort_number: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -87,7 +89,11 @@ impl CreateObject {
         client: bk_runtime::Client,
         request: CreateObjectRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Creator of the record.
     pub fn creator(mut self, value: impl Into<String>) -> Self {
@@ -108,6 +114,11 @@ impl CreateObject {
     pub fn request(&self) -> &CreateObjectRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/create_object/` · not idempotent (never retried once sent)
@@ -116,7 +127,7 @@ impl CreateObject {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateObjectResponse`].
     pub async fn send(self) -> Result<CreateObjectResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_object` response.

@@ -105,6 +105,7 @@ pub struct CreateObjectAttributeRequest {
 pub struct CreateObjectAttribute {
     client: bk_runtime::Client,
     request: CreateObjectAttributeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateObjectAttribute {
     /// Starts a call; required parameters are arguments.
@@ -136,6 +137,7 @@ impl CreateObjectAttribute {
                 ismultiple: None,
                 default: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -143,7 +145,11 @@ impl CreateObjectAttribute {
         client: bk_runtime::Client,
         request: CreateObjectAttributeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Creator of the record.
     pub fn creator(mut self, value: impl Into<String>) -> Self {
@@ -214,6 +220,11 @@ impl CreateObjectAttribute {
     pub fn request(&self) -> &CreateObjectAttributeRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/create_object_attribute/` · not idempotent (never retried once sent)
@@ -222,7 +233,7 @@ impl CreateObjectAttribute {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateObjectAttributeResponse`].
     pub async fn send(self) -> Result<CreateObjectAttributeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_object_attribute` response.

@@ -53,6 +53,7 @@ pub struct CreateProcessInstanceRequest {
 pub struct CreateProcessInstance {
     client: bk_runtime::Client,
     request: CreateProcessInstanceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateProcessInstance {
     /// Starts a call; required parameters are arguments.
@@ -68,6 +69,7 @@ impl CreateProcessInstance {
                 service_instance_id: service_instance_id,
                 processes: processes,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -75,7 +77,11 @@ impl CreateProcessInstance {
         client: bk_runtime::Client,
         request: CreateProcessInstanceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Business id (sent in the doc's example).
     pub fn bk_biz_id(mut self, value: i64) -> Self {
@@ -86,6 +92,11 @@ impl CreateProcessInstance {
     pub fn request(&self) -> &CreateProcessInstanceRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/create_process_instance/` · not idempotent (never retried once sent)
@@ -94,7 +105,7 @@ impl CreateProcessInstance {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateProcessInstanceResponse`].
     pub async fn send(self) -> Result<CreateProcessInstanceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_process_instance` response.

@@ -50,6 +50,7 @@ pub struct CreateServiceCategoryRequest {
 pub struct CreateServiceCategory {
     client: bk_runtime::Client,
     request: CreateServiceCategoryRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateServiceCategory {
     /// Starts a call; required parameters are arguments.
@@ -65,6 +66,7 @@ impl CreateServiceCategory {
                 bk_parent_id: None,
                 bk_biz_id: bk_biz_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -72,7 +74,11 @@ impl CreateServiceCategory {
         client: bk_runtime::Client,
         request: CreateServiceCategoryRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Parent category id.
     pub fn bk_parent_id(mut self, value: i64) -> Self {
@@ -83,6 +89,11 @@ impl CreateServiceCategory {
     pub fn request(&self) -> &CreateServiceCategoryRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/create_service_category/` · not idempotent (never retried once sent)
@@ -91,7 +102,7 @@ impl CreateServiceCategory {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateServiceCategoryResponse`].
     pub async fn send(self) -> Result<CreateServiceCategoryResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_service_category` response.

@@ -55,6 +55,7 @@ pub struct CreateServiceInstanceRequest {
 pub struct CreateServiceInstance {
     client: bk_runtime::Client,
     request: CreateServiceInstanceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateServiceInstance {
     /// Starts a call; required parameters are arguments.
@@ -71,6 +72,7 @@ impl CreateServiceInstance {
                 instances: instances,
                 bk_biz_id: bk_biz_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -78,11 +80,20 @@ impl CreateServiceInstance {
         client: bk_runtime::Client,
         request: CreateServiceInstanceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &CreateServiceInstanceRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -92,7 +103,7 @@ impl CreateServiceInstance {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateServiceInstanceResponse`].
     pub async fn send(self) -> Result<CreateServiceInstanceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_service_instance` response.

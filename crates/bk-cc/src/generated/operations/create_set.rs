@@ -50,6 +50,7 @@ pub struct CreateSetRequest {
 pub struct CreateSet {
     client: bk_runtime::Client,
     request: CreateSetRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateSet {
     /// Starts a call; required parameters are arguments.
@@ -61,11 +62,16 @@ impl CreateSet {
                 bk_biz_id: bk_biz_id,
                 data: data,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: CreateSetRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -76,6 +82,11 @@ impl CreateSet {
     pub fn request(&self) -> &CreateSetRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/create_set/` · not idempotent (never retried once sent)
@@ -84,7 +95,7 @@ impl CreateSet {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateSetResponse`].
     pub async fn send(self) -> Result<CreateSetResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_set` response.

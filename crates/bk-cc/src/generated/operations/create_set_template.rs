@@ -50,6 +50,7 @@ pub struct CreateSetTemplateRequest {
 pub struct CreateSetTemplate {
     client: bk_runtime::Client,
     request: CreateSetTemplateRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateSetTemplate {
     /// Starts a call; required parameters are arguments.
@@ -66,6 +67,7 @@ impl CreateSetTemplate {
                 name: name.into(),
                 service_template_ids: service_template_ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -73,11 +75,20 @@ impl CreateSetTemplate {
         client: bk_runtime::Client,
         request: CreateSetTemplateRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &CreateSetTemplateRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -87,7 +98,7 @@ impl CreateSetTemplate {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateSetTemplateResponse`].
     pub async fn send(self) -> Result<CreateSetTemplateResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_set_template` response.

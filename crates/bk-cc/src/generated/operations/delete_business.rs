@@ -45,6 +45,7 @@ pub struct DeleteBusinessRequest {
 pub struct DeleteBusiness {
     client: bk_runtime::Client,
     request: DeleteBusinessRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteBusiness {
     /// Starts a call; required parameters are arguments.
@@ -55,6 +56,7 @@ impl DeleteBusiness {
                 bk_supplier_account: None,
                 bk_biz_id: bk_biz_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -62,7 +64,11 @@ impl DeleteBusiness {
         client: bk_runtime::Client,
         request: DeleteBusinessRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -73,6 +79,11 @@ impl DeleteBusiness {
     pub fn request(&self) -> &DeleteBusinessRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/delete_business/` · not idempotent (never retried once sent)
@@ -81,8 +92,8 @@ impl DeleteBusiness {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteBusinessResponse`].
     pub async fn send(self) -> Result<DeleteBusinessResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_business` response (untyped: the spec gives no schema).
-pub type DeleteBusinessResponse = serde_json::Value;
+/// The `data` of a successful `delete_business` response.
+pub type DeleteBusinessResponse = bk_runtime::NoData;

@@ -51,6 +51,7 @@ pub struct DeleteCloudHostFromBizRequest {
 pub struct DeleteCloudHostFromBiz {
     client: bk_runtime::Client,
     request: DeleteCloudHostFromBizRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteCloudHostFromBiz {
     /// Starts a call; required parameters are arguments.
@@ -65,6 +66,7 @@ impl DeleteCloudHostFromBiz {
                 bk_biz_id: bk_biz_id,
                 bk_host_ids: bk_host_ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -72,11 +74,20 @@ impl DeleteCloudHostFromBiz {
         client: bk_runtime::Client,
         request: DeleteCloudHostFromBizRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteCloudHostFromBizRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -88,8 +99,8 @@ impl DeleteCloudHostFromBiz {
     pub async fn send(
         self,
     ) -> Result<DeleteCloudHostFromBizResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_cloud_host_from_biz` response (untyped: the spec gives no schema).
-pub type DeleteCloudHostFromBizResponse = serde_json::Value;
+/// The `data` of a successful `delete_cloud_host_from_biz` response.
+pub type DeleteCloudHostFromBizResponse = bk_runtime::NoData;

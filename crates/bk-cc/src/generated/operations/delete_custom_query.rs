@@ -48,6 +48,7 @@ pub struct DeleteCustomQueryRequest {
 pub struct DeleteCustomQuery {
     client: bk_runtime::Client,
     request: DeleteCustomQueryRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteCustomQuery {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl DeleteCustomQuery {
                 bk_biz_id: bk_biz_id,
                 id: id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,7 +72,11 @@ impl DeleteCustomQuery {
         client: bk_runtime::Client,
         request: DeleteCustomQueryRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -81,6 +87,11 @@ impl DeleteCustomQuery {
     pub fn request(&self) -> &DeleteCustomQueryRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/delete_custom_query/` · not idempotent (never retried once sent)
@@ -89,8 +100,8 @@ impl DeleteCustomQuery {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteCustomQueryResponse`].
     pub async fn send(self) -> Result<DeleteCustomQueryResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_custom_query` response (untyped: the spec gives no schema).
-pub type DeleteCustomQueryResponse = serde_json::Value;
+/// The `data` of a successful `delete_custom_query` response.
+pub type DeleteCustomQueryResponse = bk_runtime::NoData;

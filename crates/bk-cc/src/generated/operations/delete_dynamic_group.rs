@@ -46,6 +46,7 @@ pub struct DeleteDynamicGroupRequest {
 pub struct DeleteDynamicGroup {
     client: bk_runtime::Client,
     request: DeleteDynamicGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteDynamicGroup {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +61,7 @@ impl DeleteDynamicGroup {
                 bk_biz_id: bk_biz_id,
                 id: id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,11 +69,20 @@ impl DeleteDynamicGroup {
         client: bk_runtime::Client,
         request: DeleteDynamicGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteDynamicGroupRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -81,8 +92,8 @@ impl DeleteDynamicGroup {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteDynamicGroupResponse`].
     pub async fn send(self) -> Result<DeleteDynamicGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_dynamic_group` response (untyped: the spec gives no schema).
-pub type DeleteDynamicGroupResponse = serde_json::Value;
+/// The `data` of a successful `delete_dynamic_group` response.
+pub type DeleteDynamicGroupResponse = bk_runtime::NoData;

@@ -47,6 +47,7 @@ pub struct DeleteHostRequest {
 pub struct DeleteHost {
     client: bk_runtime::Client,
     request: DeleteHostRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteHost {
     /// Starts a call; required parameters are arguments.
@@ -57,11 +58,16 @@ impl DeleteHost {
                 bk_supplier_account: None,
                 bk_host_id: bk_host_id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: DeleteHostRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -72,6 +78,11 @@ impl DeleteHost {
     pub fn request(&self) -> &DeleteHostRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/delete_host/` · not idempotent (never retried once sent)
@@ -80,8 +91,8 @@ impl DeleteHost {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteHostResponse`].
     pub async fn send(self) -> Result<DeleteHostResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_host` response (untyped: the spec gives no schema).
-pub type DeleteHostResponse = serde_json::Value;
+/// The `data` of a successful `delete_host` response.
+pub type DeleteHostResponse = bk_runtime::NoData;

@@ -55,6 +55,7 @@ pub struct DeleteInstRequest {
 pub struct DeleteInst {
     client: bk_runtime::Client,
     request: DeleteInstRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteInst {
     /// Starts a call; required parameters are arguments.
@@ -71,11 +72,16 @@ impl DeleteInst {
                 bk_biz_id: None,
                 metadata: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: DeleteInstRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Business id; mandatory for custom mainline levels.
     pub fn bk_biz_id(mut self, value: i64) -> Self {
@@ -91,6 +97,11 @@ impl DeleteInst {
     pub fn request(&self) -> &DeleteInstRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/delete_inst/` · not idempotent (never retried once sent)
@@ -99,8 +110,8 @@ impl DeleteInst {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteInstResponse`].
     pub async fn send(self) -> Result<DeleteInstResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_inst` response (untyped: the spec gives no schema).
-pub type DeleteInstResponse = serde_json::Value;
+/// The `data` of a successful `delete_inst` response.
+pub type DeleteInstResponse = bk_runtime::NoData;

@@ -46,6 +46,7 @@ pub struct DeleteInstanceAssociationRequest {
 pub struct DeleteInstanceAssociation {
     client: bk_runtime::Client,
     request: DeleteInstanceAssociationRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteInstanceAssociation {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +61,7 @@ impl DeleteInstanceAssociation {
                 id: id,
                 bk_obj_id: bk_obj_id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,11 +69,20 @@ impl DeleteInstanceAssociation {
         client: bk_runtime::Client,
         request: DeleteInstanceAssociationRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteInstanceAssociationRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -83,8 +94,8 @@ impl DeleteInstanceAssociation {
     pub async fn send(
         self,
     ) -> Result<DeleteInstanceAssociationResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_instance_association` response (untyped: the spec gives no schema).
-pub type DeleteInstanceAssociationResponse = serde_json::Value;
+/// The `data` of a successful `delete_instance_association` response.
+pub type DeleteInstanceAssociationResponse = bk_runtime::NoData;

@@ -53,6 +53,7 @@ pub struct DeleteModuleRequest {
 pub struct DeleteModule {
     client: bk_runtime::Client,
     request: DeleteModuleRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteModule {
     /// Starts a call; required parameters are arguments.
@@ -70,6 +71,7 @@ impl DeleteModule {
                 bk_set_id: bk_set_id,
                 bk_module_id: bk_module_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -77,7 +79,11 @@ impl DeleteModule {
         client: bk_runtime::Client,
         request: DeleteModuleRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -88,6 +94,11 @@ impl DeleteModule {
     pub fn request(&self) -> &DeleteModuleRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/delete_module/` · not idempotent (never retried once sent)
@@ -96,8 +107,8 @@ impl DeleteModule {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteModuleResponse`].
     pub async fn send(self) -> Result<DeleteModuleResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_module` response (untyped: the spec gives no schema).
-pub type DeleteModuleResponse = serde_json::Value;
+/// The `data` of a successful `delete_module` response.
+pub type DeleteModuleResponse = bk_runtime::NoData;

@@ -43,6 +43,7 @@ pub struct DeleteObjectAttributeRequest {
 pub struct DeleteObjectAttribute {
     client: bk_runtime::Client,
     request: DeleteObjectAttributeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteObjectAttribute {
     /// Starts a call; required parameters are arguments.
@@ -52,6 +53,7 @@ impl DeleteObjectAttribute {
             request: DeleteObjectAttributeRequest {
                 id: id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -59,11 +61,20 @@ impl DeleteObjectAttribute {
         client: bk_runtime::Client,
         request: DeleteObjectAttributeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteObjectAttributeRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -73,7 +84,7 @@ impl DeleteObjectAttribute {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteObjectAttributeResponse`].
     pub async fn send(self) -> Result<DeleteObjectAttributeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `delete_object_attribute` response.

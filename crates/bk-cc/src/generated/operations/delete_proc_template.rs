@@ -49,6 +49,7 @@ pub struct DeleteProcTemplateRequest {
 pub struct DeleteProcTemplate {
     client: bk_runtime::Client,
     request: DeleteProcTemplateRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteProcTemplate {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl DeleteProcTemplate {
                 bk_biz_id: bk_biz_id,
                 process_templates: process_templates,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,11 +72,20 @@ impl DeleteProcTemplate {
         client: bk_runtime::Client,
         request: DeleteProcTemplateRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteProcTemplateRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -84,8 +95,8 @@ impl DeleteProcTemplate {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteProcTemplateResponse`].
     pub async fn send(self) -> Result<DeleteProcTemplateResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_proc_template` response (untyped: the spec gives no schema).
-pub type DeleteProcTemplateResponse = serde_json::Value;
+/// The `data` of a successful `delete_proc_template` response.
+pub type DeleteProcTemplateResponse = bk_runtime::NoData;

@@ -49,6 +49,7 @@ pub struct DeleteProcessInstanceRequest {
 pub struct DeleteProcessInstance {
     client: bk_runtime::Client,
     request: DeleteProcessInstanceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteProcessInstance {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl DeleteProcessInstance {
                 process_instance_ids: process_instance_ids,
                 bk_biz_id: bk_biz_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,11 +72,20 @@ impl DeleteProcessInstance {
         client: bk_runtime::Client,
         request: DeleteProcessInstanceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteProcessInstanceRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -84,8 +95,8 @@ impl DeleteProcessInstance {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteProcessInstanceResponse`].
     pub async fn send(self) -> Result<DeleteProcessInstanceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_process_instance` response (untyped: the spec gives no schema).
-pub type DeleteProcessInstanceResponse = serde_json::Value;
+/// The `data` of a successful `delete_process_instance` response.
+pub type DeleteProcessInstanceResponse = bk_runtime::NoData;

@@ -49,6 +49,7 @@ pub struct DeleteRelatedInstAssoRequest {
 pub struct DeleteRelatedInstAsso {
     client: bk_runtime::Client,
     request: DeleteRelatedInstAssoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteRelatedInstAsso {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl DeleteRelatedInstAsso {
                 id: id,
                 bk_obj_id: bk_obj_id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,11 +72,20 @@ impl DeleteRelatedInstAsso {
         client: bk_runtime::Client,
         request: DeleteRelatedInstAssoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteRelatedInstAssoRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -84,7 +95,7 @@ impl DeleteRelatedInstAsso {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteRelatedInstAssoResponse`].
     pub async fn send(self) -> Result<DeleteRelatedInstAssoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `delete_related_inst_asso` response.

@@ -46,6 +46,7 @@ pub struct DeleteServiceCategoryRequest {
 pub struct DeleteServiceCategory {
     client: bk_runtime::Client,
     request: DeleteServiceCategoryRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteServiceCategory {
     /// Starts a call; required parameters are arguments.
@@ -56,6 +57,7 @@ impl DeleteServiceCategory {
                 id: id,
                 bk_biz_id: bk_biz_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -63,11 +65,20 @@ impl DeleteServiceCategory {
         client: bk_runtime::Client,
         request: DeleteServiceCategoryRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteServiceCategoryRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -77,8 +88,8 @@ impl DeleteServiceCategory {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteServiceCategoryResponse`].
     pub async fn send(self) -> Result<DeleteServiceCategoryResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_service_category` response (untyped: the spec gives no schema).
-pub type DeleteServiceCategoryResponse = serde_json::Value;
+/// The `data` of a successful `delete_service_category` response.
+pub type DeleteServiceCategoryResponse = bk_runtime::NoData;

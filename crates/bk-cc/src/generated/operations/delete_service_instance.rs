@@ -49,6 +49,7 @@ pub struct DeleteServiceInstanceRequest {
 pub struct DeleteServiceInstance {
     client: bk_runtime::Client,
     request: DeleteServiceInstanceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteServiceInstance {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl DeleteServiceInstance {
                 service_instance_ids: service_instance_ids,
                 bk_biz_id: bk_biz_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,11 +72,20 @@ impl DeleteServiceInstance {
         client: bk_runtime::Client,
         request: DeleteServiceInstanceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteServiceInstanceRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -84,8 +95,8 @@ impl DeleteServiceInstance {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteServiceInstanceResponse`].
     pub async fn send(self) -> Result<DeleteServiceInstanceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_service_instance` response (untyped: the spec gives no schema).
-pub type DeleteServiceInstanceResponse = serde_json::Value;
+/// The `data` of a successful `delete_service_instance` response.
+pub type DeleteServiceInstanceResponse = bk_runtime::NoData;

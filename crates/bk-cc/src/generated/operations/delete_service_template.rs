@@ -46,6 +46,7 @@ pub struct DeleteServiceTemplateRequest {
 pub struct DeleteServiceTemplate {
     client: bk_runtime::Client,
     request: DeleteServiceTemplateRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteServiceTemplate {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +61,7 @@ impl DeleteServiceTemplate {
                 service_template_id: service_template_id,
                 bk_biz_id: bk_biz_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,11 +69,20 @@ impl DeleteServiceTemplate {
         client: bk_runtime::Client,
         request: DeleteServiceTemplateRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteServiceTemplateRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -81,8 +92,8 @@ impl DeleteServiceTemplate {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteServiceTemplateResponse`].
     pub async fn send(self) -> Result<DeleteServiceTemplateResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_service_template` response (untyped: the spec gives no schema).
-pub type DeleteServiceTemplateResponse = serde_json::Value;
+/// The `data` of a successful `delete_service_template` response.
+pub type DeleteServiceTemplateResponse = bk_runtime::NoData;

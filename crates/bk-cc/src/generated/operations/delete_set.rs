@@ -50,6 +50,7 @@ pub struct DeleteSetRequest {
 pub struct DeleteSet {
     client: bk_runtime::Client,
     request: DeleteSetRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteSet {
     /// Starts a call; required parameters are arguments.
@@ -61,11 +62,16 @@ impl DeleteSet {
                 bk_biz_id: bk_biz_id,
                 bk_set_id: bk_set_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: DeleteSetRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -76,6 +82,11 @@ impl DeleteSet {
     pub fn request(&self) -> &DeleteSetRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/delete_set/` · not idempotent (never retried once sent)
@@ -84,8 +95,8 @@ impl DeleteSet {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteSetResponse`].
     pub async fn send(self) -> Result<DeleteSetResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_set` response (untyped: the spec gives no schema).
-pub type DeleteSetResponse = serde_json::Value;
+/// The `data` of a successful `delete_set` response.
+pub type DeleteSetResponse = bk_runtime::NoData;

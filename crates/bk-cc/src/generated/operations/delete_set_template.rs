@@ -47,6 +47,7 @@ pub struct DeleteSetTemplateRequest {
 pub struct DeleteSetTemplate {
     client: bk_runtime::Client,
     request: DeleteSetTemplateRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteSetTemplate {
     /// Starts a call; required parameters are arguments.
@@ -61,6 +62,7 @@ impl DeleteSetTemplate {
                 bk_biz_id: bk_biz_id,
                 set_template_ids: set_template_ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -68,11 +70,20 @@ impl DeleteSetTemplate {
         client: bk_runtime::Client,
         request: DeleteSetTemplateRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteSetTemplateRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -82,8 +93,8 @@ impl DeleteSetTemplate {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteSetTemplateResponse`].
     pub async fn send(self) -> Result<DeleteSetTemplateResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_set_template` response (untyped: the spec gives no schema).
-pub type DeleteSetTemplateResponse = serde_json::Value;
+/// The `data` of a successful `delete_set_template` response.
+pub type DeleteSetTemplateResponse = bk_runtime::NoData;

@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `execute_dynamic_group` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLimit,
+    param: "page",
+    max_limit: Some(200u32),
+    items: "info",
+    total: Some("count"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: ExecuteDynamicGroupResponse,
+) -> bk_runtime::pagination::PageData<DynamicGroupRecord> {
+    let total = r.count;
+    bk_runtime::pagination::PageData::new(r.info, total)
+}
 /// Parameters of `execute_dynamic_group` ([`ExecuteDynamicGroup`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ExecuteDynamicGroupRequest {
@@ -65,6 +80,7 @@ pub struct ExecuteDynamicGroupRequest {
 pub struct ExecuteDynamicGroup {
     client: bk_runtime::Client,
     request: ExecuteDynamicGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ExecuteDynamicGroup {
     /// Starts a call; required parameters are arguments.
@@ -85,6 +101,7 @@ impl ExecuteDynamicGroup {
                 disable_counter: None,
                 page: page,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -92,7 +109,11 @@ impl ExecuteDynamicGroup {
         client: bk_runtime::Client,
         request: ExecuteDynamicGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Variable conditions to use instead of the group's stored defaults.
     pub fn variable_condition(
@@ -113,6 +134,11 @@ impl ExecuteDynamicGroup {
     pub fn request(&self) -> &ExecuteDynamicGroupRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/execute_dynamic_group/` · idempotent (retried on transient failures) · paged by start/limit, at most 200 per page
@@ -121,7 +147,66 @@ impl ExecuteDynamicGroup {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ExecuteDynamicGroupResponse`].
     pub async fn send(self) -> Result<ExecuteDynamicGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        ExecuteDynamicGroupResponse,
+        DynamicGroupRecord,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<DynamicGroupRecord> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<DynamicGroupRecord> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        ExecuteDynamicGroupResponse,
+        DynamicGroupRecord,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// A host (for host groups) or a set (for set groups); only the requested fields are present.

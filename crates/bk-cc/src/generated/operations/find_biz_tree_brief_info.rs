@@ -55,6 +55,7 @@ pub struct FindBizTreeBriefInfoRequest {
 pub struct FindBizTreeBriefInfo {
     client: bk_runtime::Client,
     request: FindBizTreeBriefInfoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl FindBizTreeBriefInfo {
     /// Starts a call; required parameters are arguments.
@@ -73,6 +74,7 @@ impl FindBizTreeBriefInfo {
                 module_fields: module_fields,
                 host_fields: host_fields,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -80,11 +82,20 @@ impl FindBizTreeBriefInfo {
         client: bk_runtime::Client,
         request: FindBizTreeBriefInfoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &FindBizTreeBriefInfoRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -94,7 +105,7 @@ impl FindBizTreeBriefInfo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`FindBizTreeBriefInfoResponse`].
     pub async fn send(self) -> Result<FindBizTreeBriefInfoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `find_biz_tree_brief_info` response.

@@ -50,6 +50,7 @@ pub struct FindHostBizRelationsRequest {
 pub struct FindHostBizRelations {
     client: bk_runtime::Client,
     request: FindHostBizRelationsRequest,
+    options: bk_runtime::CallOptions,
 }
 impl FindHostBizRelations {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +61,7 @@ impl FindHostBizRelations {
                 bk_host_id: bk_host_id,
                 bk_biz_id: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,7 +69,11 @@ impl FindHostBizRelations {
         client: bk_runtime::Client,
         request: FindHostBizRelationsRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only placements in this business.
     pub fn bk_biz_id(mut self, value: i64) -> Self {
@@ -78,6 +84,11 @@ impl FindHostBizRelations {
     pub fn request(&self) -> &FindHostBizRelationsRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/find_host_biz_relations/` · idempotent (retried on transient failures)
@@ -86,7 +97,7 @@ impl FindHostBizRelations {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`FindHostBizRelationsResponse`].
     pub async fn send(self) -> Result<FindHostBizRelationsResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `find_host_biz_relations` response.

@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `find_host_by_service_template` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLimit,
+    param: "page",
+    max_limit: Some(500u32),
+    items: "info",
+    total: Some("count"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: FindHostByServiceTemplateResponse,
+) -> bk_runtime::pagination::PageData<crate::generated::types::Host> {
+    let total = Some(r.count);
+    bk_runtime::pagination::PageData::new(r.info, total)
+}
 /// Parameters of `find_host_by_service_template` ([`FindHostByServiceTemplate`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct FindHostByServiceTemplateRequest {
@@ -62,6 +77,7 @@ pub struct FindHostByServiceTemplateRequest {
 pub struct FindHostByServiceTemplate {
     client: bk_runtime::Client,
     request: FindHostByServiceTemplateRequest,
+    options: bk_runtime::CallOptions,
 }
 impl FindHostByServiceTemplate {
     /// Starts a call; required parameters are arguments.
@@ -81,6 +97,7 @@ impl FindHostByServiceTemplate {
                 fields: fields,
                 page: page,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -88,7 +105,11 @@ impl FindHostByServiceTemplate {
         client: bk_runtime::Client,
         request: FindHostByServiceTemplateRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only hosts in these modules.
     ///
@@ -101,6 +122,11 @@ impl FindHostByServiceTemplate {
     pub fn request(&self) -> &FindHostByServiceTemplateRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/find_host_by_service_template/` · idempotent (retried on transient failures) · paged by start/limit, at most 500 per page
@@ -111,7 +137,66 @@ impl FindHostByServiceTemplate {
     pub async fn send(
         self,
     ) -> Result<FindHostByServiceTemplateResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        FindHostByServiceTemplateResponse,
+        crate::generated::types::Host,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<crate::generated::types::Host> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<crate::generated::types::Host> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        FindHostByServiceTemplateResponse,
+        crate::generated::types::Host,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `data` of a successful `find_host_by_service_template` response.

@@ -44,6 +44,7 @@ pub struct FindHostIdentifierPushResultRequest {
 pub struct FindHostIdentifierPushResult {
     client: bk_runtime::Client,
     request: FindHostIdentifierPushResultRequest,
+    options: bk_runtime::CallOptions,
 }
 impl FindHostIdentifierPushResult {
     /// Starts a call; required parameters are arguments.
@@ -53,6 +54,7 @@ impl FindHostIdentifierPushResult {
             request: FindHostIdentifierPushResultRequest {
                 task_id: task_id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -60,11 +62,20 @@ impl FindHostIdentifierPushResult {
         client: bk_runtime::Client,
         request: FindHostIdentifierPushResultRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &FindHostIdentifierPushResultRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -76,7 +87,7 @@ impl FindHostIdentifierPushResult {
     pub async fn send(
         self,
     ) -> Result<FindHostIdentifierPushResultResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `find_host_identifier_push_result` response.

@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `find_host_topo_relation` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLimit,
+    param: "page",
+    max_limit: Some(200u32),
+    items: "data",
+    total: Some("count"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: FindHostTopoRelationResponse,
+) -> bk_runtime::pagination::PageData<crate::generated::types::HostRelation> {
+    let total = Some(r.count);
+    bk_runtime::pagination::PageData::new(r.data, total)
+}
 /// Parameters of `find_host_topo_relation` ([`FindHostTopoRelation`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct FindHostTopoRelationRequest {
@@ -64,6 +79,7 @@ pub struct FindHostTopoRelationRequest {
 pub struct FindHostTopoRelation {
     client: bk_runtime::Client,
     request: FindHostTopoRelationRequest,
+    options: bk_runtime::CallOptions,
 }
 impl FindHostTopoRelation {
     /// Starts a call; required parameters are arguments.
@@ -81,6 +97,7 @@ impl FindHostTopoRelation {
                 bk_host_ids: None,
                 page: page,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -88,7 +105,11 @@ impl FindHostTopoRelation {
         client: bk_runtime::Client,
         request: FindHostTopoRelationRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only hosts in these sets.
     ///
@@ -115,6 +136,11 @@ impl FindHostTopoRelation {
     pub fn request(&self) -> &FindHostTopoRelationRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/find_host_topo_relation/` · idempotent (retried on transient failures) · paged by start/limit, at most 200 per page
@@ -123,7 +149,70 @@ impl FindHostTopoRelation {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`FindHostTopoRelationResponse`].
     pub async fn send(self) -> Result<FindHostTopoRelationResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        FindHostTopoRelationResponse,
+        crate::generated::types::HostRelation,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(
+        self,
+    ) -> bk_runtime::pagination::Pages<crate::generated::types::HostRelation> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(
+        self,
+    ) -> bk_runtime::pagination::Items<crate::generated::types::HostRelation> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        FindHostTopoRelationResponse,
+        crate::generated::types::HostRelation,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The paging that was applied.

@@ -46,6 +46,7 @@ pub struct FindInstanceAssociationRequest {
 pub struct FindInstanceAssociation {
     client: bk_runtime::Client,
     request: FindInstanceAssociationRequest,
+    options: bk_runtime::CallOptions,
 }
 impl FindInstanceAssociation {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +61,7 @@ impl FindInstanceAssociation {
                 condition: condition,
                 bk_obj_id: bk_obj_id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,11 +69,20 @@ impl FindInstanceAssociation {
         client: bk_runtime::Client,
         request: FindInstanceAssociationRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &FindInstanceAssociationRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -83,7 +94,7 @@ impl FindInstanceAssociation {
     pub async fn send(
         self,
     ) -> Result<FindInstanceAssociationResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `find_instance_association` response.

@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `find_instassociation_with_inst` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLimit,
+    param: "page",
+    max_limit: Some(200u32),
+    items: "association",
+    total: None,
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: FindInstassociationWithInstResponse,
+) -> bk_runtime::pagination::PageData<crate::generated::types::InstAssociation> {
+    let total = None;
+    bk_runtime::pagination::PageData::new(r.association.unwrap_or_default(), total)
+}
 /// Parameters of `find_instassociation_with_inst` ([`FindInstassociationWithInst`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct FindInstassociationWithInstRequest {
@@ -50,6 +65,7 @@ pub struct FindInstassociationWithInstRequest {
 pub struct FindInstassociationWithInst {
     client: bk_runtime::Client,
     request: FindInstassociationWithInstRequest,
+    options: bk_runtime::CallOptions,
 }
 impl FindInstassociationWithInst {
     /// Starts a call; required parameters are arguments.
@@ -66,6 +82,7 @@ impl FindInstassociationWithInst {
                 condition: condition,
                 page: page,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -73,11 +90,20 @@ impl FindInstassociationWithInst {
         client: bk_runtime::Client,
         request: FindInstassociationWithInstRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &FindInstassociationWithInstRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -89,7 +115,70 @@ impl FindInstassociationWithInst {
     pub async fn send(
         self,
     ) -> Result<FindInstassociationWithInstResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        FindInstassociationWithInstResponse,
+        crate::generated::types::InstAssociation,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(
+        self,
+    ) -> bk_runtime::pagination::Pages<crate::generated::types::InstAssociation> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(
+        self,
+    ) -> bk_runtime::pagination::Items<crate::generated::types::InstAssociation> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        FindInstassociationWithInstResponse,
+        crate::generated::types::InstAssociation,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// Filter and what to return.

@@ -53,6 +53,7 @@ pub struct FindSetBatchRequest {
 pub struct FindSetBatch {
     client: bk_runtime::Client,
     request: FindSetBatchRequest,
+    options: bk_runtime::CallOptions,
 }
 impl FindSetBatch {
     /// Starts a call; required parameters are arguments.
@@ -69,6 +70,7 @@ impl FindSetBatch {
                 bk_ids: bk_ids,
                 fields: fields,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -76,11 +78,20 @@ impl FindSetBatch {
         client: bk_runtime::Client,
         request: FindSetBatchRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &FindSetBatchRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -90,7 +101,7 @@ impl FindSetBatch {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`FindSetBatchResponse`].
     pub async fn send(self) -> Result<FindSetBatchResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `find_set_batch` response.

@@ -49,6 +49,7 @@ pub struct FindTopoNodePathsRequest {
 pub struct FindTopoNodePaths {
     client: bk_runtime::Client,
     request: FindTopoNodePathsRequest,
+    options: bk_runtime::CallOptions,
 }
 impl FindTopoNodePaths {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl FindTopoNodePaths {
                 bk_biz_id: bk_biz_id,
                 bk_nodes: bk_nodes,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,11 +72,20 @@ impl FindTopoNodePaths {
         client: bk_runtime::Client,
         request: FindTopoNodePathsRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &FindTopoNodePathsRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -84,7 +95,7 @@ impl FindTopoNodePaths {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`FindTopoNodePathsResponse`].
     pub async fn send(self) -> Result<FindTopoNodePathsResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `find_topo_node_paths` response.

@@ -61,6 +61,7 @@ pub struct GetCustomQueryDataRequest {
 pub struct GetCustomQueryData {
     client: bk_runtime::Client,
     request: GetCustomQueryDataRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetCustomQueryData {
     /// Starts a call; required parameters are arguments.
@@ -80,6 +81,7 @@ impl GetCustomQueryData {
                 start: start,
                 limit: limit,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -87,7 +89,11 @@ impl GetCustomQueryData {
         client: bk_runtime::Client,
         request: GetCustomQueryDataRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -98,6 +104,11 @@ impl GetCustomQueryData {
     pub fn request(&self) -> &GetCustomQueryDataRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/cc/get_custom_query_data/` · idempotent (retried on transient failures)
@@ -106,7 +117,7 @@ impl GetCustomQueryData {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetCustomQueryDataResponse`].
     pub async fn send(self) -> Result<GetCustomQueryDataResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `CustomQueryRow` object (the spec gives no description).

@@ -51,6 +51,7 @@ pub struct GetCustomQueryDetailRequest {
 pub struct GetCustomQueryDetail {
     client: bk_runtime::Client,
     request: GetCustomQueryDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetCustomQueryDetail {
     /// Starts a call; required parameters are arguments.
@@ -66,6 +67,7 @@ impl GetCustomQueryDetail {
                 bk_biz_id: bk_biz_id,
                 id: id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -73,7 +75,11 @@ impl GetCustomQueryDetail {
         client: bk_runtime::Client,
         request: GetCustomQueryDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -84,6 +90,11 @@ impl GetCustomQueryDetail {
     pub fn request(&self) -> &GetCustomQueryDetailRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/cc/get_custom_query_detail/` · idempotent (retried on transient failures)
@@ -92,7 +103,7 @@ impl GetCustomQueryDetail {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetCustomQueryDetailResponse`].
     pub async fn send(self) -> Result<GetCustomQueryDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_custom_query_detail` response.

@@ -48,6 +48,7 @@ pub struct GetHostBaseInfoRequest {
 pub struct GetHostBaseInfo {
     client: bk_runtime::Client,
     request: GetHostBaseInfoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetHostBaseInfo {
     /// Starts a call; required parameters are arguments.
@@ -58,6 +59,7 @@ impl GetHostBaseInfo {
                 bk_supplier_account: None,
                 bk_host_id: bk_host_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -65,7 +67,11 @@ impl GetHostBaseInfo {
         client: bk_runtime::Client,
         request: GetHostBaseInfoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -76,6 +82,11 @@ impl GetHostBaseInfo {
     pub fn request(&self) -> &GetHostBaseInfoRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/cc/get_host_base_info/` · idempotent (retried on transient failures)
@@ -84,7 +95,7 @@ impl GetHostBaseInfo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetHostBaseInfoResponse`].
     pub async fn send(self) -> Result<GetHostBaseInfoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_host_base_info` response.

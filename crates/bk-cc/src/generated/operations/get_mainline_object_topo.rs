@@ -36,6 +36,7 @@ pub struct GetMainlineObjectTopoRequest {}
 pub struct GetMainlineObjectTopo {
     client: bk_runtime::Client,
     request: GetMainlineObjectTopoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetMainlineObjectTopo {
     /// Starts a call; required parameters are arguments.
@@ -43,6 +44,7 @@ impl GetMainlineObjectTopo {
         Self {
             client,
             request: GetMainlineObjectTopoRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -50,11 +52,20 @@ impl GetMainlineObjectTopo {
         client: bk_runtime::Client,
         request: GetMainlineObjectTopoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetMainlineObjectTopoRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -64,7 +75,7 @@ impl GetMainlineObjectTopo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetMainlineObjectTopoResponse`].
     pub async fn send(self) -> Result<GetMainlineObjectTopoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_mainline_object_topo` response.

@@ -41,6 +41,7 @@ pub struct GetServiceTemplateRequest {
 pub struct GetServiceTemplate {
     client: bk_runtime::Client,
     request: GetServiceTemplateRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetServiceTemplate {
     /// Starts a call; required parameters are arguments.
@@ -50,6 +51,7 @@ impl GetServiceTemplate {
             request: GetServiceTemplateRequest {
                 service_template_id: service_template_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -57,11 +59,20 @@ impl GetServiceTemplate {
         client: bk_runtime::Client,
         request: GetServiceTemplateRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetServiceTemplateRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -71,7 +82,7 @@ impl GetServiceTemplate {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetServiceTemplateResponse`].
     pub async fn send(self) -> Result<GetServiceTemplateResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_service_template` response.

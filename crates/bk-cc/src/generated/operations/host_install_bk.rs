@@ -70,6 +70,7 @@ pub struct HostInstallBkRequest {
 pub struct HostInstallBk {
     client: bk_runtime::Client,
     request: HostInstallBkRequest,
+    options: bk_runtime::CallOptions,
 }
 impl HostInstallBk {
     /// Starts a call; required parameters are arguments.
@@ -89,6 +90,7 @@ impl HostInstallBk {
                 host_info: None,
                 proc_info: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -96,7 +98,11 @@ impl HostInstallBk {
         client: bk_runtime::Client,
         request: HostInstallBkRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Cloud (control) area of the host.
     ///
@@ -128,6 +134,11 @@ impl HostInstallBk {
     pub fn request(&self) -> &HostInstallBkRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/host_install_bk/` · not idempotent (never retried once sent)
@@ -136,8 +147,8 @@ impl HostInstallBk {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`HostInstallBkResponse`].
     pub async fn send(self) -> Result<HostInstallBkResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `host_install_bk` response (untyped: the spec gives no schema).
-pub type HostInstallBkResponse = serde_json::Value;
+/// The `data` of a successful `host_install_bk` response.
+pub type HostInstallBkResponse = bk_runtime::NoData;

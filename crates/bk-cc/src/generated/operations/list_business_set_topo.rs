@@ -50,6 +50,7 @@ pub struct ListBusinessSetTopoRequest {
 pub struct ListBusinessSetTopo {
     client: bk_runtime::Client,
     request: ListBusinessSetTopoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListBusinessSetTopo {
     /// Starts a call; required parameters are arguments.
@@ -66,6 +67,7 @@ impl ListBusinessSetTopo {
                 bk_parent_obj_id: bk_parent_obj_id.into(),
                 bk_parent_id: bk_parent_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -73,11 +75,20 @@ impl ListBusinessSetTopo {
         client: bk_runtime::Client,
         request: ListBusinessSetTopoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &ListBusinessSetTopoRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -87,7 +98,7 @@ impl ListBusinessSetTopo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ListBusinessSetTopoResponse`].
     pub async fn send(self) -> Result<ListBusinessSetTopoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `list_business_set_topo` response.

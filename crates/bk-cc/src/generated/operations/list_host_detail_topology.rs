@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `list_host_detail_topology` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLimit,
+    param: "page",
+    max_limit: Some(500u32),
+    items: "info",
+    total: Some("count"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: ListHostDetailTopologyResponse,
+) -> bk_runtime::pagination::PageData<HostDetailTopology> {
+    let total = Some(r.count);
+    bk_runtime::pagination::PageData::new(r.info, total)
+}
 /// Parameters of `list_host_detail_topology` ([`ListHostDetailTopology`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ListHostDetailTopologyRequest {
@@ -53,6 +68,7 @@ pub struct ListHostDetailTopologyRequest {
 pub struct ListHostDetailTopology {
     client: bk_runtime::Client,
     request: ListHostDetailTopologyRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListHostDetailTopology {
     /// Starts a call; required parameters are arguments.
@@ -68,6 +84,7 @@ impl ListHostDetailTopology {
                 host_property_filter: None,
                 fields: fields,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -75,7 +92,11 @@ impl ListHostDetailTopology {
         client: bk_runtime::Client,
         request: ListHostDetailTopologyRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only hosts matching these rules.
     pub fn host_property_filter(
@@ -89,6 +110,11 @@ impl ListHostDetailTopology {
     pub fn request(&self) -> &ListHostDetailTopologyRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/list_host_detail_topology/` · idempotent (retried on transient failures) · paged by start/limit, at most 500 per page
@@ -99,7 +125,66 @@ impl ListHostDetailTopology {
     pub async fn send(
         self,
     ) -> Result<ListHostDetailTopologyResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        ListHostDetailTopologyResponse,
+        HostDetailTopology,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<HostDetailTopology> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<HostDetailTopology> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        ListHostDetailTopologyResponse,
+        HostDetailTopology,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The node.

@@ -48,6 +48,7 @@ pub struct ListHostServiceTemplateIdRequest {
 pub struct ListHostServiceTemplateId {
     client: bk_runtime::Client,
     request: ListHostServiceTemplateIdRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListHostServiceTemplateId {
     /// Starts a call; required parameters are arguments.
@@ -57,6 +58,7 @@ impl ListHostServiceTemplateId {
             request: ListHostServiceTemplateIdRequest {
                 bk_host_id: bk_host_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -64,11 +66,20 @@ impl ListHostServiceTemplateId {
         client: bk_runtime::Client,
         request: ListHostServiceTemplateIdRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &ListHostServiceTemplateIdRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -80,7 +91,7 @@ impl ListHostServiceTemplateId {
     pub async fn send(
         self,
     ) -> Result<ListHostServiceTemplateIdResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `list_host_service_template_id` response.

@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `list_host_total_mainline_topo` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLimit,
+    param: "page",
+    max_limit: Some(500u32),
+    items: "info",
+    total: Some("count"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: ListHostTotalMainlineTopoResponse,
+) -> bk_runtime::pagination::PageData<HostMainlineTopology> {
+    let total = Some(r.count);
+    bk_runtime::pagination::PageData::new(r.info, total)
+}
 /// Parameters of `list_host_total_mainline_topo` ([`ListHostTotalMainlineTopo`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ListHostTotalMainlineTopoRequest {
@@ -67,6 +82,7 @@ pub struct ListHostTotalMainlineTopoRequest {
 pub struct ListHostTotalMainlineTopo {
     client: bk_runtime::Client,
     request: ListHostTotalMainlineTopoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListHostTotalMainlineTopo {
     /// Starts a call; required parameters are arguments.
@@ -86,6 +102,7 @@ impl ListHostTotalMainlineTopo {
                 fields: None,
                 page: page,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -93,7 +110,11 @@ impl ListHostTotalMainlineTopo {
         client: bk_runtime::Client,
         request: ListHostTotalMainlineTopoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Rules on custom mainline levels, one entry per level.
     pub fn mainline_property_filters(mut self, value: Vec<MainlineLevelFilter>) -> Self {
@@ -133,6 +154,11 @@ impl ListHostTotalMainlineTopo {
     pub fn request(&self) -> &ListHostTotalMainlineTopoRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/list_host_total_mainline_topo/` · idempotent (retried on transient failures) · paged by start/limit, at most 500 per page
@@ -143,7 +169,66 @@ impl ListHostTotalMainlineTopo {
     pub async fn send(
         self,
     ) -> Result<ListHostTotalMainlineTopoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        ListHostTotalMainlineTopoResponse,
+        HostMainlineTopology,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<HostMainlineTopology> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<HostMainlineTopology> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        ListHostTotalMainlineTopoResponse,
+        HostMainlineTopology,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `MainlineLevelFilter` object (the spec gives no description).

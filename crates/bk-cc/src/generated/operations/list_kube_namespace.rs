@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `list_kube_namespace` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLimit,
+    param: "page",
+    max_limit: Some(500u32),
+    items: "info",
+    total: Some("count"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: ListKubeNamespaceResponse,
+) -> bk_runtime::pagination::PageData<KubeNamespace> {
+    let total = Some(r.count);
+    bk_runtime::pagination::PageData::new(r.info, total)
+}
 /// Parameters of `list_kube_namespace` ([`ListKubeNamespace`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ListKubeNamespaceRequest {
@@ -56,6 +71,7 @@ pub struct ListKubeNamespaceRequest {
 pub struct ListKubeNamespace {
     client: bk_runtime::Client,
     request: ListKubeNamespaceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListKubeNamespace {
     /// Starts a call; required parameters are arguments.
@@ -72,6 +88,7 @@ impl ListKubeNamespace {
                 fields: None,
                 page: page,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -79,7 +96,11 @@ impl ListKubeNamespace {
         client: bk_runtime::Client,
         request: ListKubeNamespaceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Rules on namespace attributes.
     pub fn filter(mut self, value: crate::generated::types::PropertyFilter) -> Self {
@@ -95,6 +116,11 @@ impl ListKubeNamespace {
     pub fn request(&self) -> &ListKubeNamespaceRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/list_kube_namespace/` · idempotent (retried on transient failures) · paged by start/limit, at most 500 per page
@@ -103,7 +129,60 @@ impl ListKubeNamespace {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ListKubeNamespaceResponse`].
     pub async fn send(self) -> Result<ListKubeNamespaceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<ListKubeNamespaceResponse, KubeNamespace> {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<KubeNamespace> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<KubeNamespace> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<ListKubeNamespaceResponse, KubeNamespace> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `KubeNamespace` object (the spec gives no description).

@@ -54,6 +54,7 @@ pub struct ListProcTemplateRequest {
 pub struct ListProcTemplate {
     client: bk_runtime::Client,
     request: ListProcTemplateRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListProcTemplate {
     /// Starts a call; required parameters are arguments.
@@ -65,6 +66,7 @@ impl ListProcTemplate {
                 service_template_id: None,
                 process_template_ids: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -72,7 +74,11 @@ impl ListProcTemplate {
         client: bk_runtime::Client,
         request: ListProcTemplateRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Service template whose process templates are listed (this or `process_template_ids` is needed).
     pub fn service_template_id(mut self, value: i64) -> Self {
@@ -90,6 +96,11 @@ impl ListProcTemplate {
     pub fn request(&self) -> &ListProcTemplateRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/list_proc_template/` · idempotent (retried on transient failures)
@@ -98,7 +109,7 @@ impl ListProcTemplate {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ListProcTemplateResponse`].
     pub async fn send(self) -> Result<ListProcTemplateResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `list_proc_template` response.

@@ -54,6 +54,7 @@ pub struct ListProcessDetailByIdsRequest {
 pub struct ListProcessDetailByIds {
     client: bk_runtime::Client,
     request: ListProcessDetailByIdsRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListProcessDetailByIds {
     /// Starts a call; required parameters are arguments.
@@ -69,6 +70,7 @@ impl ListProcessDetailByIds {
                 bk_process_ids: bk_process_ids,
                 fields: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -76,7 +78,11 @@ impl ListProcessDetailByIds {
         client: bk_runtime::Client,
         request: ListProcessDetailByIdsRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Process attributes to return; all when empty.
     pub fn fields(mut self, value: Vec<String>) -> Self {
@@ -86,6 +92,11 @@ impl ListProcessDetailByIds {
     /// The request as it will be sent.
     pub fn request(&self) -> &ListProcessDetailByIdsRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -97,7 +108,7 @@ impl ListProcessDetailByIds {
     pub async fn send(
         self,
     ) -> Result<ListProcessDetailByIdsResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `list_process_detail_by_ids` response.

@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `list_process_related_info` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLimit,
+    param: "page",
+    max_limit: Some(500u32),
+    items: "info",
+    total: Some("count"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: ListProcessRelatedInfoResponse,
+) -> bk_runtime::pagination::PageData<ProcessRelatedInfo> {
+    let total = Some(r.count);
+    bk_runtime::pagination::PageData::new(r.info, total)
+}
 /// Parameters of `list_process_related_info` ([`ListProcessRelatedInfo`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ListProcessRelatedInfoRequest {
@@ -73,6 +88,7 @@ pub struct ListProcessRelatedInfoRequest {
 pub struct ListProcessRelatedInfo {
     client: bk_runtime::Client,
     request: ListProcessRelatedInfoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListProcessRelatedInfo {
     /// Starts a call; required parameters are arguments.
@@ -93,6 +109,7 @@ impl ListProcessRelatedInfo {
                 fields: None,
                 page: page,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -100,7 +117,11 @@ impl ListProcessRelatedInfo {
         client: bk_runtime::Client,
         request: ListProcessRelatedInfoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Set ids; any set when empty.
     pub fn bk_set_ids(mut self, value: Vec<i64>) -> Self {
@@ -136,6 +157,11 @@ impl ListProcessRelatedInfo {
     pub fn request(&self) -> &ListProcessRelatedInfoRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/list_process_related_info/` · idempotent (retried on transient failures) · paged by start/limit, at most 500 per page
@@ -146,7 +172,66 @@ impl ListProcessRelatedInfo {
     pub async fn send(
         self,
     ) -> Result<ListProcessRelatedInfoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        ListProcessRelatedInfoResponse,
+        ProcessRelatedInfo,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<ProcessRelatedInfo> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<ProcessRelatedInfo> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        ListProcessRelatedInfoResponse,
+        ProcessRelatedInfo,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// Set of the process.

@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `list_resource_pool_hosts` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLimit,
+    param: "page",
+    max_limit: Some(500u32),
+    items: "info",
+    total: Some("count"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: ListResourcePoolHostsResponse,
+) -> bk_runtime::pagination::PageData<crate::generated::types::Host> {
+    let total = Some(r.count);
+    bk_runtime::pagination::PageData::new(r.info, total)
+}
 /// Parameters of `list_resource_pool_hosts` ([`ListResourcePoolHosts`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ListResourcePoolHostsRequest {
@@ -53,6 +68,7 @@ pub struct ListResourcePoolHostsRequest {
 pub struct ListResourcePoolHosts {
     client: bk_runtime::Client,
     request: ListResourcePoolHostsRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListResourcePoolHosts {
     /// Starts a call; required parameters are arguments.
@@ -64,6 +80,7 @@ impl ListResourcePoolHosts {
                 host_property_filter: None,
                 fields: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -71,7 +88,11 @@ impl ListResourcePoolHosts {
         client: bk_runtime::Client,
         request: ListResourcePoolHostsRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Paging; `limit` is at most 500.
     pub fn page(mut self, value: crate::generated::types::Page) -> Self {
@@ -95,6 +116,11 @@ impl ListResourcePoolHosts {
     pub fn request(&self) -> &ListResourcePoolHostsRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/list_resource_pool_hosts/` · idempotent (retried on transient failures) · paged by start/limit, at most 500 per page
@@ -103,7 +129,66 @@ impl ListResourcePoolHosts {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ListResourcePoolHostsResponse`].
     pub async fn send(self) -> Result<ListResourcePoolHostsResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        ListResourcePoolHostsResponse,
+        crate::generated::types::Host,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<crate::generated::types::Host> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<crate::generated::types::Host> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        ListResourcePoolHostsResponse,
+        crate::generated::types::Host,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `data` of a successful `list_resource_pool_hosts` response.

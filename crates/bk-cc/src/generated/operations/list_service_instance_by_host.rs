@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `list_service_instance_by_host` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLimit,
+    param: "page",
+    max_limit: Some(500u32),
+    items: "info",
+    total: Some("count"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: ListServiceInstanceByHostResponse,
+) -> bk_runtime::pagination::PageData<HostServiceInstance> {
+    let total = Some(r.count);
+    bk_runtime::pagination::PageData::new(r.info, total)
+}
 /// Parameters of `list_service_instance_by_host` ([`ListServiceInstanceByHost`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ListServiceInstanceByHostRequest {
@@ -50,6 +65,7 @@ pub struct ListServiceInstanceByHostRequest {
 pub struct ListServiceInstanceByHost {
     client: bk_runtime::Client,
     request: ListServiceInstanceByHostRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListServiceInstanceByHost {
     /// Starts a call; required parameters are arguments.
@@ -61,6 +77,7 @@ impl ListServiceInstanceByHost {
                 bk_host_id: bk_host_id,
                 page: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -68,7 +85,11 @@ impl ListServiceInstanceByHost {
         client: bk_runtime::Client,
         request: ListServiceInstanceByHostRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Paging; `limit` is at most 500.
     pub fn page(mut self, value: crate::generated::types::Page) -> Self {
@@ -78,6 +99,11 @@ impl ListServiceInstanceByHost {
     /// The request as it will be sent.
     pub fn request(&self) -> &ListServiceInstanceByHostRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -89,7 +115,66 @@ impl ListServiceInstanceByHost {
     pub async fn send(
         self,
     ) -> Result<ListServiceInstanceByHostResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        ListServiceInstanceByHostResponse,
+        HostServiceInstance,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<HostServiceInstance> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<HostServiceInstance> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        ListServiceInstanceByHostResponse,
+        HostServiceInstance,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `HostServiceInstance` object (the spec gives no description).

@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `list_service_instance_detail` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLimit,
+    param: "page",
+    max_limit: Some(1000u32),
+    items: "info",
+    total: Some("count"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: ListServiceInstanceDetailResponse,
+) -> bk_runtime::pagination::PageData<ServiceInstanceDetail> {
+    let total = Some(r.count);
+    bk_runtime::pagination::PageData::new(r.info, total)
+}
 /// Parameters of `list_service_instance_detail` ([`ListServiceInstanceDetail`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ListServiceInstanceDetailRequest {
@@ -69,6 +84,7 @@ pub struct ListServiceInstanceDetailRequest {
 pub struct ListServiceInstanceDetail {
     client: bk_runtime::Client,
     request: ListServiceInstanceDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListServiceInstanceDetail {
     /// Starts a call; required parameters are arguments.
@@ -88,6 +104,7 @@ impl ListServiceInstanceDetail {
                 selectors: None,
                 page: page,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -95,7 +112,11 @@ impl ListServiceInstanceDetail {
         client: bk_runtime::Client,
         request: ListServiceInstanceDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only service instances of this module.
     pub fn bk_module_id(mut self, value: i64) -> Self {
@@ -126,6 +147,11 @@ impl ListServiceInstanceDetail {
     pub fn request(&self) -> &ListServiceInstanceDetailRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/list_service_instance_detail/` · idempotent (retried on transient failures) · paged by start/limit, at most 1000 per page
@@ -136,7 +162,66 @@ impl ListServiceInstanceDetail {
     pub async fn send(
         self,
     ) -> Result<ListServiceInstanceDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        ListServiceInstanceDetailResponse,
+        ServiceInstanceDetail,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<ServiceInstanceDetail> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<ServiceInstanceDetail> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        ListServiceInstanceDetailResponse,
+        ServiceInstanceDetail,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// Comparison.

@@ -59,6 +59,7 @@ pub struct ListServiceTemplateDifferenceRequest {
 pub struct ListServiceTemplateDifference {
     client: bk_runtime::Client,
     request: ListServiceTemplateDifferenceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListServiceTemplateDifference {
     /// Starts a call; required parameters are arguments.
@@ -71,6 +72,7 @@ impl ListServiceTemplateDifference {
                 service_template_ids: None,
                 is_partial: is_partial,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -78,7 +80,11 @@ impl ListServiceTemplateDifference {
         client: bk_runtime::Client,
         request: ListServiceTemplateDifferenceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Modules to check (with `is_partial` false).
     ///
@@ -98,6 +104,11 @@ impl ListServiceTemplateDifference {
     pub fn request(&self) -> &ListServiceTemplateDifferenceRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/list_service_template_difference/` · idempotent (retried on transient failures)
@@ -108,7 +119,7 @@ impl ListServiceTemplateDifference {
     pub async fn send(
         self,
     ) -> Result<ListServiceTemplateDifferenceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `ServiceTemplateSyncNeed` object (the spec gives no description).

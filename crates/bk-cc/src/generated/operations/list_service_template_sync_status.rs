@@ -51,6 +51,7 @@ pub struct ListServiceTemplateSyncStatusRequest {
 pub struct ListServiceTemplateSyncStatus {
     client: bk_runtime::Client,
     request: ListServiceTemplateSyncStatusRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListServiceTemplateSyncStatus {
     /// Starts a call; required parameters are arguments.
@@ -67,6 +68,7 @@ impl ListServiceTemplateSyncStatus {
                 service_template_id: service_template_id,
                 bk_module_ids: bk_module_ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -74,11 +76,20 @@ impl ListServiceTemplateSyncStatus {
         client: bk_runtime::Client,
         request: ListServiceTemplateSyncStatusRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &ListServiceTemplateSyncStatusRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -90,7 +101,7 @@ impl ListServiceTemplateSyncStatus {
     pub async fn send(
         self,
     ) -> Result<ListServiceTemplateSyncStatusResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `list_service_template_sync_status` response.

@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `list_set_template` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLimit,
+    param: "page",
+    max_limit: Some(1000u32),
+    items: "info",
+    total: Some("count"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: ListSetTemplateResponse,
+) -> bk_runtime::pagination::PageData<crate::generated::types::SetTemplate> {
+    let total = Some(r.count);
+    bk_runtime::pagination::PageData::new(r.info, total)
+}
 /// Parameters of `list_set_template` ([`ListSetTemplate`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ListSetTemplateRequest {
@@ -51,6 +66,7 @@ pub struct ListSetTemplateRequest {
 pub struct ListSetTemplate {
     client: bk_runtime::Client,
     request: ListSetTemplateRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListSetTemplate {
     /// Starts a call; required parameters are arguments.
@@ -62,6 +78,7 @@ impl ListSetTemplate {
                 set_template_ids: None,
                 page: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -69,7 +86,11 @@ impl ListSetTemplate {
         client: bk_runtime::Client,
         request: ListSetTemplateRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only these set templates.
     pub fn set_template_ids(mut self, value: Vec<i64>) -> Self {
@@ -85,6 +106,11 @@ impl ListSetTemplate {
     pub fn request(&self) -> &ListSetTemplateRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/list_set_template/` · idempotent (retried on transient failures) · paged by start/limit, at most 1000 per page
@@ -93,7 +119,70 @@ impl ListSetTemplate {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ListSetTemplateResponse`].
     pub async fn send(self) -> Result<ListSetTemplateResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        ListSetTemplateResponse,
+        crate::generated::types::SetTemplate,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(
+        self,
+    ) -> bk_runtime::pagination::Pages<crate::generated::types::SetTemplate> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(
+        self,
+    ) -> bk_runtime::pagination::Items<crate::generated::types::SetTemplate> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        ListSetTemplateResponse,
+        crate::generated::types::SetTemplate,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// Paging; `limit` is at most 1000.

@@ -44,6 +44,7 @@ pub struct ListSetTemplateRelatedServiceTemplateRequest {
 pub struct ListSetTemplateRelatedServiceTemplate {
     client: bk_runtime::Client,
     request: ListSetTemplateRelatedServiceTemplateRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListSetTemplateRelatedServiceTemplate {
     /// Starts a call; required parameters are arguments.
@@ -58,6 +59,7 @@ impl ListSetTemplateRelatedServiceTemplate {
                 set_template_id: set_template_id,
                 bk_biz_id: bk_biz_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -65,11 +67,20 @@ impl ListSetTemplateRelatedServiceTemplate {
         client: bk_runtime::Client,
         request: ListSetTemplateRelatedServiceTemplateRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &ListSetTemplateRelatedServiceTemplateRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -81,7 +92,7 @@ impl ListSetTemplateRelatedServiceTemplate {
     pub async fn send(
         self,
     ) -> Result<ListSetTemplateRelatedServiceTemplateResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `list_set_template_related_service_template` response.

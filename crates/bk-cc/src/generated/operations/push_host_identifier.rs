@@ -48,6 +48,7 @@ pub struct PushHostIdentifierRequest {
 pub struct PushHostIdentifier {
     client: bk_runtime::Client,
     request: PushHostIdentifierRequest,
+    options: bk_runtime::CallOptions,
 }
 impl PushHostIdentifier {
     /// Starts a call; required parameters are arguments.
@@ -57,6 +58,7 @@ impl PushHostIdentifier {
             request: PushHostIdentifierRequest {
                 bk_host_ids: bk_host_ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -64,11 +66,20 @@ impl PushHostIdentifier {
         client: bk_runtime::Client,
         request: PushHostIdentifierRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &PushHostIdentifierRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -78,7 +89,7 @@ impl PushHostIdentifier {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`PushHostIdentifierResponse`].
     pub async fn send(self) -> Result<PushHostIdentifierResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `PushedHostIdentifier` object (the spec gives no description).

@@ -53,6 +53,7 @@ pub struct RemoveLabelFromServiceInstanceRequest {
 pub struct RemoveLabelFromServiceInstance {
     client: bk_runtime::Client,
     request: RemoveLabelFromServiceInstanceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl RemoveLabelFromServiceInstance {
     /// Starts a call; required parameters are arguments.
@@ -69,6 +70,7 @@ impl RemoveLabelFromServiceInstance {
                 instance_ids: instance_ids,
                 keys: keys,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -76,11 +78,20 @@ impl RemoveLabelFromServiceInstance {
         client: bk_runtime::Client,
         request: RemoveLabelFromServiceInstanceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &RemoveLabelFromServiceInstanceRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -92,8 +103,8 @@ impl RemoveLabelFromServiceInstance {
     pub async fn send(
         self,
     ) -> Result<RemoveLabelFromServiceInstanceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `remove_label_from_service_instance` response.
-pub type RemoveLabelFromServiceInstanceResponse = serde_json::Value;
+pub type RemoveLabelFromServiceInstanceResponse = bk_runtime::NoData;

@@ -77,6 +77,7 @@ pub struct ResourceWatchRequest {
 pub struct ResourceWatch {
     client: bk_runtime::Client,
     request: ResourceWatchRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ResourceWatch {
     /// Starts a call; required parameters are arguments.
@@ -95,6 +96,7 @@ impl ResourceWatch {
                 bk_supplier_account: None,
                 bk_filter: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -102,7 +104,11 @@ impl ResourceWatch {
         client: bk_runtime::Client,
         request: ResourceWatchRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only report these kinds of change; all when empty.
     pub fn bk_event_types(
@@ -145,6 +151,11 @@ impl ResourceWatch {
     pub fn request(&self) -> &ResourceWatchRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/resource_watch/` · idempotent (retried on transient failures)
@@ -153,7 +164,7 @@ impl ResourceWatch {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ResourceWatchResponse`].
     pub async fn send(self) -> Result<ResourceWatchResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// Extra filter.
@@ -217,9 +228,6 @@ impl<'de> serde::Deserialize<'de> for ResourceWatchResponseBkEventType {
         Ok(Self::from(s.as_ref()))
     }
 }
-/// The `ResourceWatchResponseBkDetail` object (the spec gives no description).
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
-pub struct ResourceWatchResponseBkDetail {}
 /// The `data` of a successful `resource_watch` response.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ResourceWatchResponse {
@@ -239,5 +247,5 @@ pub struct ResourceWatchResponse {
     pub bk_event_type: Option<ResourceWatchResponseBkEventType>,
     /// `bk_detail` ([`ResourceWatchResponseBkDetail`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bk_detail: Option<ResourceWatchResponseBkDetail>,
+    pub bk_detail: Option<serde_json::Map<String, serde_json::Value>>,
 }

@@ -53,6 +53,7 @@ pub struct SearchBizInstTopoRequest {
 pub struct SearchBizInstTopo {
     client: bk_runtime::Client,
     request: SearchBizInstTopoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchBizInstTopo {
     /// Starts a call; required parameters are arguments.
@@ -64,6 +65,7 @@ impl SearchBizInstTopo {
                 bk_biz_id: bk_biz_id,
                 level: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -71,7 +73,11 @@ impl SearchBizInstTopo {
         client: bk_runtime::Client,
         request: SearchBizInstTopoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     ///
@@ -91,6 +97,11 @@ impl SearchBizInstTopo {
     pub fn request(&self) -> &SearchBizInstTopoRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/cc/search_biz_inst_topo/` · idempotent (retried on transient failures)
@@ -99,7 +110,7 @@ impl SearchBizInstTopo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchBizInstTopoResponse`].
     pub async fn send(self) -> Result<SearchBizInstTopoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `search_biz_inst_topo` response.

@@ -35,6 +35,7 @@ pub struct SearchCostInfoRelationRequest {}
 pub struct SearchCostInfoRelation {
     client: bk_runtime::Client,
     request: SearchCostInfoRelationRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchCostInfoRelation {
     /// Starts a call; required parameters are arguments.
@@ -42,6 +43,7 @@ impl SearchCostInfoRelation {
         Self {
             client,
             request: SearchCostInfoRelationRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -49,11 +51,20 @@ impl SearchCostInfoRelation {
         client: bk_runtime::Client,
         request: SearchCostInfoRelationRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &SearchCostInfoRelationRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -65,7 +76,7 @@ impl SearchCostInfoRelation {
     pub async fn send(
         self,
     ) -> Result<SearchCostInfoRelationResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `search_cost_info_relation` response (untyped: the spec gives no schema).

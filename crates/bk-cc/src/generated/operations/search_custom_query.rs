@@ -62,6 +62,7 @@ pub struct SearchCustomQueryRequest {
 pub struct SearchCustomQuery {
     client: bk_runtime::Client,
     request: SearchCustomQueryRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchCustomQuery {
     /// Starts a call; required parameters are arguments.
@@ -80,6 +81,7 @@ impl SearchCustomQuery {
                 start: start,
                 limit: limit,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -87,7 +89,11 @@ impl SearchCustomQuery {
         client: bk_runtime::Client,
         request: SearchCustomQueryRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -103,6 +109,11 @@ impl SearchCustomQuery {
     pub fn request(&self) -> &SearchCustomQueryRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/search_custom_query/` · idempotent (retried on transient failures)
@@ -111,7 +122,7 @@ impl SearchCustomQuery {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchCustomQueryResponse`].
     pub async fn send(self) -> Result<SearchCustomQueryResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// Exact-match filters on the saved queries.

@@ -44,6 +44,7 @@ pub struct SearchHostLockRequest {
 pub struct SearchHostLock {
     client: bk_runtime::Client,
     request: SearchHostLockRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchHostLock {
     /// Starts a call; required parameters are arguments.
@@ -53,6 +54,7 @@ impl SearchHostLock {
             request: SearchHostLockRequest {
                 id_list: id_list,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -60,11 +62,20 @@ impl SearchHostLock {
         client: bk_runtime::Client,
         request: SearchHostLockRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &SearchHostLockRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -74,7 +85,7 @@ impl SearchHostLock {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchHostLockResponse`].
     pub async fn send(self) -> Result<SearchHostLockResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `search_host_lock` response.

@@ -44,6 +44,7 @@ pub struct SearchInstAssociationTopoRequest {
 pub struct SearchInstAssociationTopo {
     client: bk_runtime::Client,
     request: SearchInstAssociationTopoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchInstAssociationTopo {
     /// Starts a call; required parameters are arguments.
@@ -58,6 +59,7 @@ impl SearchInstAssociationTopo {
                 bk_obj_id: bk_obj_id.into(),
                 bk_inst_id: bk_inst_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -65,11 +67,20 @@ impl SearchInstAssociationTopo {
         client: bk_runtime::Client,
         request: SearchInstAssociationTopoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &SearchInstAssociationTopoRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -81,7 +92,7 @@ impl SearchInstAssociationTopo {
     pub async fn send(
         self,
     ) -> Result<SearchInstAssociationTopoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `search_inst_association_topo` response.

@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `search_inst_asst_object_inst_base_info` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLimit,
+    param: "page",
+    max_limit: Some(200u32),
+    items: "info",
+    total: Some("count"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: SearchInstAsstObjectInstBaseInfoResponse,
+) -> bk_runtime::pagination::PageData<InstBaseInfo> {
+    let total = Some(r.count);
+    bk_runtime::pagination::PageData::new(r.info, total)
+}
 /// Parameters of `search_inst_asst_object_inst_base_info` ([`SearchInstAsstObjectInstBaseInfo`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SearchInstAsstObjectInstBaseInfoRequest {
@@ -53,6 +68,7 @@ pub struct SearchInstAsstObjectInstBaseInfoRequest {
 pub struct SearchInstAsstObjectInstBaseInfo {
     client: bk_runtime::Client,
     request: SearchInstAsstObjectInstBaseInfoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchInstAsstObjectInstBaseInfo {
     /// Starts a call; required parameters are arguments.
@@ -67,6 +83,7 @@ impl SearchInstAsstObjectInstBaseInfo {
                 condition: condition,
                 page: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -74,7 +91,11 @@ impl SearchInstAsstObjectInstBaseInfo {
         client: bk_runtime::Client,
         request: SearchInstAsstObjectInstBaseInfoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Attributes to return; all when empty.
     pub fn fields(mut self, value: Vec<String>) -> Self {
@@ -90,6 +111,11 @@ impl SearchInstAsstObjectInstBaseInfo {
     pub fn request(&self) -> &SearchInstAsstObjectInstBaseInfoRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/search_inst_asst_object_inst_base_info/` · idempotent (retried on transient failures) · paged by start/limit, at most 200 per page
@@ -100,7 +126,66 @@ impl SearchInstAsstObjectInstBaseInfo {
     pub async fn send(
         self,
     ) -> Result<SearchInstAsstObjectInstBaseInfoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchInstAsstObjectInstBaseInfoResponse,
+        InstBaseInfo,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<InstBaseInfo> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<InstBaseInfo> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchInstAsstObjectInstBaseInfoResponse,
+        InstBaseInfo,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The instance and the associated model to list.

@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `search_instance_associations` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLimit,
+    param: "page",
+    max_limit: Some(500u32),
+    items: "info",
+    total: None,
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: SearchInstanceAssociationsResponse,
+) -> bk_runtime::pagination::PageData<InstanceAssociation> {
+    let total = None;
+    bk_runtime::pagination::PageData::new(r.info, total)
+}
 /// Parameters of `search_instance_associations` ([`SearchInstanceAssociations`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SearchInstanceAssociationsRequest {
@@ -60,6 +75,7 @@ pub struct SearchInstanceAssociationsRequest {
 pub struct SearchInstanceAssociations {
     client: bk_runtime::Client,
     request: SearchInstanceAssociationsRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchInstanceAssociations {
     /// Starts a call; required parameters are arguments.
@@ -77,6 +93,7 @@ impl SearchInstanceAssociations {
                 fields: None,
                 page: page,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -84,7 +101,11 @@ impl SearchInstanceAssociations {
         client: bk_runtime::Client,
         request: SearchInstanceAssociationsRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Business id; needed for mainline models.
     pub fn bk_biz_id(mut self, value: i64) -> Self {
@@ -105,6 +126,11 @@ impl SearchInstanceAssociations {
     pub fn request(&self) -> &SearchInstanceAssociationsRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/search_instance_associations/` · idempotent (retried on transient failures) · paged by start/limit, at most 500 per page
@@ -115,7 +141,66 @@ impl SearchInstanceAssociations {
     pub async fn send(
         self,
     ) -> Result<SearchInstanceAssociationsResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchInstanceAssociationsResponse,
+        InstanceAssociation,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<InstanceAssociation> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<InstanceAssociation> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchInstanceAssociationsResponse,
+        InstanceAssociation,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `InstanceAssociation` object (the spec gives no description).

@@ -47,6 +47,7 @@ pub struct SearchObjectAttributeRequest {
 pub struct SearchObjectAttribute {
     client: bk_runtime::Client,
     request: SearchObjectAttributeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchObjectAttribute {
     /// Starts a call; required parameters are arguments.
@@ -57,6 +58,7 @@ impl SearchObjectAttribute {
                 bk_obj_id: bk_obj_id.into(),
                 bk_biz_id: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -64,7 +66,11 @@ impl SearchObjectAttribute {
         client: bk_runtime::Client,
         request: SearchObjectAttributeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Also return the custom fields of this business.
     pub fn bk_biz_id(mut self, value: i64) -> Self {
@@ -75,6 +81,11 @@ impl SearchObjectAttribute {
     pub fn request(&self) -> &SearchObjectAttributeRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/search_object_attribute/` · idempotent (retried on transient failures) · cacheable for 300 s
@@ -83,7 +94,7 @@ impl SearchObjectAttribute {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchObjectAttributeResponse`].
     pub async fn send(self) -> Result<SearchObjectAttributeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `search_object_attribute` response.

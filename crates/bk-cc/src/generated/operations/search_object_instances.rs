@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `search_object_instances` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLimit,
+    param: "page",
+    max_limit: Some(500u32),
+    items: "info",
+    total: None,
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: SearchObjectInstancesResponse,
+) -> bk_runtime::pagination::PageData<GenericModelInstance> {
+    let total = None;
+    bk_runtime::pagination::PageData::new(r.info, total)
+}
 /// Parameters of `search_object_instances` ([`SearchObjectInstances`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SearchObjectInstancesRequest {
@@ -60,6 +75,7 @@ pub struct SearchObjectInstancesRequest {
 pub struct SearchObjectInstances {
     client: bk_runtime::Client,
     request: SearchObjectInstancesRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchObjectInstances {
     /// Starts a call; required parameters are arguments.
@@ -77,6 +93,7 @@ impl SearchObjectInstances {
                 fields: None,
                 page: page,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -84,7 +101,11 @@ impl SearchObjectInstances {
         client: bk_runtime::Client,
         request: SearchObjectInstancesRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Rules on instance attributes.
     pub fn conditions(mut self, value: crate::generated::types::PropertyFilter) -> Self {
@@ -105,6 +126,11 @@ impl SearchObjectInstances {
     pub fn request(&self) -> &SearchObjectInstancesRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/search_object_instances/` · idempotent (retried on transient failures) · paged by start/limit, at most 500 per page
@@ -113,7 +139,66 @@ impl SearchObjectInstances {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchObjectInstancesResponse`].
     pub async fn send(self) -> Result<SearchObjectInstancesResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchObjectInstancesResponse,
+        GenericModelInstance,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<GenericModelInstance> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<GenericModelInstance> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchObjectInstancesResponse,
+        GenericModelInstance,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// An instance; the attributes depend on the model.

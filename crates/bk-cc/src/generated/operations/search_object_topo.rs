@@ -43,6 +43,7 @@ pub struct SearchObjectTopoRequest {
 pub struct SearchObjectTopo {
     client: bk_runtime::Client,
     request: SearchObjectTopoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchObjectTopo {
     /// Starts a call; required parameters are arguments.
@@ -55,6 +56,7 @@ impl SearchObjectTopo {
             request: SearchObjectTopoRequest {
                 bk_classification_id: bk_classification_id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -62,11 +64,20 @@ impl SearchObjectTopo {
         client: bk_runtime::Client,
         request: SearchObjectTopoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &SearchObjectTopoRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -76,7 +87,7 @@ impl SearchObjectTopo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchObjectTopoResponse`].
     pub async fn send(self) -> Result<SearchObjectTopoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `search_object_topo` response.

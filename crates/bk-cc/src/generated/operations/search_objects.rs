@@ -64,6 +64,7 @@ pub struct SearchObjectsRequest {
 pub struct SearchObjects {
     client: bk_runtime::Client,
     request: SearchObjectsRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchObjects {
     /// Starts a call; required parameters are arguments.
@@ -78,6 +79,7 @@ impl SearchObjects {
                 bk_obj_name: None,
                 obj_sort_number: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -85,7 +87,11 @@ impl SearchObjects {
         client: bk_runtime::Client,
         request: SearchObjectsRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only models created by this user.
     pub fn creator(mut self, value: impl Into<String>) -> Self {
@@ -121,6 +127,11 @@ impl SearchObjects {
     pub fn request(&self) -> &SearchObjectsRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/search_objects/` · idempotent (retried on transient failures) · cacheable for 300 s
@@ -129,7 +140,7 @@ impl SearchObjects {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchObjectsResponse`].
     pub async fn send(self) -> Result<SearchObjectsResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `search_objects` response.

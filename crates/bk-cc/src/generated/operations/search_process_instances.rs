@@ -36,6 +36,7 @@ pub struct SearchProcessInstancesRequest {}
 pub struct SearchProcessInstances {
     client: bk_runtime::Client,
     request: SearchProcessInstancesRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchProcessInstances {
     /// Starts a call; required parameters are arguments.
@@ -43,6 +44,7 @@ impl SearchProcessInstances {
         Self {
             client,
             request: SearchProcessInstancesRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -50,11 +52,20 @@ impl SearchProcessInstances {
         client: bk_runtime::Client,
         request: SearchProcessInstancesRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &SearchProcessInstancesRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -66,7 +77,7 @@ impl SearchProcessInstances {
     pub async fn send(
         self,
     ) -> Result<SearchProcessInstancesResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `search_process_instances` response (untyped: the spec gives no schema).

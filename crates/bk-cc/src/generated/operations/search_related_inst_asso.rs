@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `search_related_inst_asso` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLimit,
+    param: "page",
+    max_limit: Some(500u32),
+    items: "",
+    total: None,
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: SearchRelatedInstAssoResponse,
+) -> bk_runtime::pagination::PageData<RelatedInstAsso> {
+    let total = None;
+    bk_runtime::pagination::PageData::new(r, total)
+}
 /// Parameters of `search_related_inst_asso` ([`SearchRelatedInstAsso`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SearchRelatedInstAssoRequest {
@@ -52,6 +67,7 @@ pub struct SearchRelatedInstAssoRequest {
 pub struct SearchRelatedInstAsso {
     client: bk_runtime::Client,
     request: SearchRelatedInstAssoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchRelatedInstAsso {
     /// Starts a call; required parameters are arguments.
@@ -67,6 +83,7 @@ impl SearchRelatedInstAsso {
                 fields: fields,
                 page: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -74,7 +91,11 @@ impl SearchRelatedInstAsso {
         client: bk_runtime::Client,
         request: SearchRelatedInstAssoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Paging; `limit` is at most 500.
     pub fn page(mut self, value: crate::generated::types::Page) -> Self {
@@ -85,6 +106,11 @@ impl SearchRelatedInstAsso {
     pub fn request(&self) -> &SearchRelatedInstAssoRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/search_related_inst_asso/` · idempotent (retried on transient failures) · paged by start/limit, at most 500 per page
@@ -93,7 +119,66 @@ impl SearchRelatedInstAsso {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchRelatedInstAssoResponse`].
     pub async fn send(self) -> Result<SearchRelatedInstAssoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchRelatedInstAssoResponse,
+        RelatedInstAsso,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<RelatedInstAsso> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<RelatedInstAsso> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchRelatedInstAssoResponse,
+        RelatedInstAsso,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `data` of a successful `search_related_inst_asso` response.

@@ -36,6 +36,7 @@ pub struct SearchTopoTreeRequest {}
 pub struct SearchTopoTree {
     client: bk_runtime::Client,
     request: SearchTopoTreeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchTopoTree {
     /// Starts a call; required parameters are arguments.
@@ -43,6 +44,7 @@ impl SearchTopoTree {
         Self {
             client,
             request: SearchTopoTreeRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -50,11 +52,20 @@ impl SearchTopoTree {
         client: bk_runtime::Client,
         request: SearchTopoTreeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &SearchTopoTreeRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -64,7 +75,7 @@ impl SearchTopoTree {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchTopoTreeResponse`].
     pub async fn send(self) -> Result<SearchTopoTreeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `search_topo_tree` response (untyped: the spec gives no schema).

@@ -62,6 +62,7 @@ pub struct SubscribeEventRequest {
 pub struct SubscribeEvent {
     client: bk_runtime::Client,
     request: SubscribeEventRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SubscribeEvent {
     /// Starts a call; required parameters are arguments.
@@ -86,6 +87,7 @@ impl SubscribeEvent {
                 subscription_form: subscription_form.into(),
                 timeout: timeout,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -93,11 +95,20 @@ impl SubscribeEvent {
         client: bk_runtime::Client,
         request: SubscribeEventRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &SubscribeEventRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -107,7 +118,7 @@ impl SubscribeEvent {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SubscribeEventResponse`].
     pub async fn send(self) -> Result<SubscribeEventResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// How a delivery is judged successful.

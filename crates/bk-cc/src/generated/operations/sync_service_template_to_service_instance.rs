@@ -50,6 +50,7 @@ pub struct SyncServiceTemplateToServiceInstanceRequest {
 pub struct SyncServiceTemplateToServiceInstance {
     client: bk_runtime::Client,
     request: SyncServiceTemplateToServiceInstanceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SyncServiceTemplateToServiceInstance {
     /// Starts a call; required parameters are arguments.
@@ -66,6 +67,7 @@ impl SyncServiceTemplateToServiceInstance {
                 service_template_id: service_template_id,
                 bk_module_ids: bk_module_ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -73,11 +75,20 @@ impl SyncServiceTemplateToServiceInstance {
         client: bk_runtime::Client,
         request: SyncServiceTemplateToServiceInstanceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &SyncServiceTemplateToServiceInstanceRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -89,8 +100,8 @@ impl SyncServiceTemplateToServiceInstance {
     pub async fn send(
         self,
     ) -> Result<SyncServiceTemplateToServiceInstanceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `sync_service_template_to_service_instance` response.
-pub type SyncServiceTemplateToServiceInstanceResponse = serde_json::Value;
+pub type SyncServiceTemplateToServiceInstanceResponse = bk_runtime::NoData;

@@ -50,6 +50,7 @@ pub struct SyncSetTemplateToSetRequest {
 pub struct SyncSetTemplateToSet {
     client: bk_runtime::Client,
     request: SyncSetTemplateToSetRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SyncSetTemplateToSet {
     /// Starts a call; required parameters are arguments.
@@ -66,6 +67,7 @@ impl SyncSetTemplateToSet {
                 set_template_id: set_template_id,
                 bk_set_ids: bk_set_ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -73,11 +75,20 @@ impl SyncSetTemplateToSet {
         client: bk_runtime::Client,
         request: SyncSetTemplateToSetRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &SyncSetTemplateToSetRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -87,8 +98,8 @@ impl SyncSetTemplateToSet {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SyncSetTemplateToSetResponse`].
     pub async fn send(self) -> Result<SyncSetTemplateToSetResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `sync_set_template_to_set` response.
-pub type SyncSetTemplateToSetResponse = serde_json::Value;
+pub type SyncSetTemplateToSetResponse = bk_runtime::NoData;

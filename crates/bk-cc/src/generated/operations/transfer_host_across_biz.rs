@@ -57,6 +57,7 @@ pub struct TransferHostAcrossBizRequest {
 pub struct TransferHostAcrossBiz {
     client: bk_runtime::Client,
     request: TransferHostAcrossBizRequest,
+    options: bk_runtime::CallOptions,
 }
 impl TransferHostAcrossBiz {
     /// Starts a call; required parameters are arguments.
@@ -75,6 +76,7 @@ impl TransferHostAcrossBiz {
                 dst_bk_biz_id: dst_bk_biz_id,
                 bk_module_id: bk_module_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -82,11 +84,20 @@ impl TransferHostAcrossBiz {
         client: bk_runtime::Client,
         request: TransferHostAcrossBizRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &TransferHostAcrossBizRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -96,8 +107,8 @@ impl TransferHostAcrossBiz {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`TransferHostAcrossBizResponse`].
     pub async fn send(self) -> Result<TransferHostAcrossBizResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `transfer_host_across_biz` response.
-pub type TransferHostAcrossBizResponse = serde_json::Value;
+pub type TransferHostAcrossBizResponse = bk_runtime::NoData;

@@ -61,6 +61,7 @@ pub struct TransferHostModuleRequest {
 pub struct TransferHostModule {
     client: bk_runtime::Client,
     request: TransferHostModuleRequest,
+    options: bk_runtime::CallOptions,
 }
 impl TransferHostModule {
     /// Starts a call; required parameters are arguments.
@@ -79,6 +80,7 @@ impl TransferHostModule {
                 bk_module_id: bk_module_id,
                 is_increment: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -86,7 +88,11 @@ impl TransferHostModule {
         client: bk_runtime::Client,
         request: TransferHostModuleRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -104,6 +110,11 @@ impl TransferHostModule {
     pub fn request(&self) -> &TransferHostModuleRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/transfer_host_module/` · not idempotent (never retried once sent)
@@ -112,8 +123,8 @@ impl TransferHostModule {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`TransferHostModuleResponse`].
     pub async fn send(self) -> Result<TransferHostModuleResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `transfer_host_module` response.
-pub type TransferHostModuleResponse = serde_json::Value;
+pub type TransferHostModuleResponse = bk_runtime::NoData;

@@ -51,6 +51,7 @@ pub struct TransferHostToIdlemoduleRequest {
 pub struct TransferHostToIdlemodule {
     client: bk_runtime::Client,
     request: TransferHostToIdlemoduleRequest,
+    options: bk_runtime::CallOptions,
 }
 impl TransferHostToIdlemodule {
     /// Starts a call; required parameters are arguments.
@@ -66,6 +67,7 @@ impl TransferHostToIdlemodule {
                 bk_biz_id: bk_biz_id,
                 bk_host_id: bk_host_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -73,7 +75,11 @@ impl TransferHostToIdlemodule {
         client: bk_runtime::Client,
         request: TransferHostToIdlemoduleRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -83,6 +89,11 @@ impl TransferHostToIdlemodule {
     /// The request as it will be sent.
     pub fn request(&self) -> &TransferHostToIdlemoduleRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -94,8 +105,8 @@ impl TransferHostToIdlemodule {
     pub async fn send(
         self,
     ) -> Result<TransferHostToIdlemoduleResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `transfer_host_to_idlemodule` response.
-pub type TransferHostToIdlemoduleResponse = serde_json::Value;
+pub type TransferHostToIdlemoduleResponse = bk_runtime::NoData;

@@ -56,6 +56,7 @@ pub struct TransferHostToRecyclemoduleRequest {
 pub struct TransferHostToRecyclemodule {
     client: bk_runtime::Client,
     request: TransferHostToRecyclemoduleRequest,
+    options: bk_runtime::CallOptions,
 }
 impl TransferHostToRecyclemodule {
     /// Starts a call; required parameters are arguments.
@@ -72,6 +73,7 @@ impl TransferHostToRecyclemodule {
                 bk_module_id: None,
                 bk_host_id: bk_host_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -79,7 +81,11 @@ impl TransferHostToRecyclemodule {
         client: bk_runtime::Client,
         request: TransferHostToRecyclemoduleRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Set the hosts are in (this or `bk_module_id` is needed).
     pub fn bk_set_id(mut self, value: i64) -> Self {
@@ -95,6 +101,11 @@ impl TransferHostToRecyclemodule {
     pub fn request(&self) -> &TransferHostToRecyclemoduleRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/transfer_host_to_recyclemodule/` · not idempotent (never retried once sent)
@@ -105,8 +116,8 @@ impl TransferHostToRecyclemodule {
     pub async fn send(
         self,
     ) -> Result<TransferHostToRecyclemoduleResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `transfer_host_to_recyclemodule` response.
-pub type TransferHostToRecyclemoduleResponse = serde_json::Value;
+pub type TransferHostToRecyclemoduleResponse = bk_runtime::NoData;

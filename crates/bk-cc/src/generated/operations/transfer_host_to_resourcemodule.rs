@@ -57,6 +57,7 @@ pub struct TransferHostToResourcemoduleRequest {
 pub struct TransferHostToResourcemodule {
     client: bk_runtime::Client,
     request: TransferHostToResourcemoduleRequest,
+    options: bk_runtime::CallOptions,
 }
 impl TransferHostToResourcemodule {
     /// Starts a call; required parameters are arguments.
@@ -73,6 +74,7 @@ impl TransferHostToResourcemodule {
                 bk_module_id: None,
                 bk_host_id: bk_host_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -80,7 +82,11 @@ impl TransferHostToResourcemodule {
         client: bk_runtime::Client,
         request: TransferHostToResourcemoduleRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -96,6 +102,11 @@ impl TransferHostToResourcemodule {
     pub fn request(&self) -> &TransferHostToResourcemoduleRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/transfer_host_to_resourcemodule/` · not idempotent (never retried once sent)
@@ -106,8 +117,8 @@ impl TransferHostToResourcemodule {
     pub async fn send(
         self,
     ) -> Result<TransferHostToResourcemoduleResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `transfer_host_to_resourcemodule` response.
-pub type TransferHostToResourcemoduleResponse = serde_json::Value;
+pub type TransferHostToResourcemoduleResponse = bk_runtime::NoData;

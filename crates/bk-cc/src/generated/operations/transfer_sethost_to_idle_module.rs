@@ -49,6 +49,7 @@ pub struct TransferSethostToIdleModuleRequest {
 pub struct TransferSethostToIdleModule {
     client: bk_runtime::Client,
     request: TransferSethostToIdleModuleRequest,
+    options: bk_runtime::CallOptions,
 }
 impl TransferSethostToIdleModule {
     /// Starts a call; required parameters are arguments.
@@ -65,6 +66,7 @@ impl TransferSethostToIdleModule {
                 bk_set_id: bk_set_id,
                 bk_module_id: bk_module_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -72,11 +74,20 @@ impl TransferSethostToIdleModule {
         client: bk_runtime::Client,
         request: TransferSethostToIdleModuleRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &TransferSethostToIdleModuleRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -88,8 +99,8 @@ impl TransferSethostToIdleModule {
     pub async fn send(
         self,
     ) -> Result<TransferSethostToIdleModuleResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `transfer_sethost_to_idle_module` response.
-pub type TransferSethostToIdleModuleResponse = serde_json::Value;
+pub type TransferSethostToIdleModuleResponse = bk_runtime::NoData;

@@ -46,6 +46,7 @@ pub struct UnbindHostAgentRequest {
 pub struct UnbindHostAgent {
     client: bk_runtime::Client,
     request: UnbindHostAgentRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UnbindHostAgent {
     /// Starts a call; required parameters are arguments.
@@ -55,6 +56,7 @@ impl UnbindHostAgent {
             request: UnbindHostAgentRequest {
                 list: list,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -62,11 +64,20 @@ impl UnbindHostAgent {
         client: bk_runtime::Client,
         request: UnbindHostAgentRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &UnbindHostAgentRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -76,11 +87,11 @@ impl UnbindHostAgent {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UnbindHostAgentResponse`].
     pub async fn send(self) -> Result<UnbindHostAgentResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `unbind_host_agent` response.
-pub type UnbindHostAgentResponse = serde_json::Value;
+pub type UnbindHostAgentResponse = bk_runtime::NoData;
 /// The `HostAgentUnbinding` object (the spec gives no description).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct HostAgentUnbinding {

@@ -44,6 +44,7 @@ pub struct UnsubcribeEventRequest {
 pub struct UnsubcribeEvent {
     client: bk_runtime::Client,
     request: UnsubcribeEventRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UnsubcribeEvent {
     /// Starts a call; required parameters are arguments.
@@ -53,6 +54,7 @@ impl UnsubcribeEvent {
             request: UnsubcribeEventRequest {
                 subscription_id: subscription_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -60,11 +62,20 @@ impl UnsubcribeEvent {
         client: bk_runtime::Client,
         request: UnsubcribeEventRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &UnsubcribeEventRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -74,7 +85,7 @@ impl UnsubcribeEvent {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UnsubcribeEventResponse`].
     pub async fn send(self) -> Result<UnsubcribeEventResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `unsubcribe_event` response.

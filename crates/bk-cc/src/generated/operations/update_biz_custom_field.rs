@@ -94,6 +94,7 @@ pub struct UpdateBizCustomFieldRequest {
 pub struct UpdateBizCustomField {
     client: bk_runtime::Client,
     request: UpdateBizCustomFieldRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateBizCustomField {
     /// Starts a call; required parameters are arguments.
@@ -116,6 +117,7 @@ impl UpdateBizCustomField {
                 bk_asst_obj_id: None,
                 default: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -123,7 +125,11 @@ impl UpdateBizCustomField {
         client: bk_runtime::Client,
         request: UpdateBizCustomFieldRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Description of the attribute.
     pub fn description(mut self, value: impl Into<String>) -> Self {
@@ -192,6 +198,11 @@ impl UpdateBizCustomField {
     pub fn request(&self) -> &UpdateBizCustomFieldRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/update_biz_custom_field/` · not idempotent (never retried once sent)
@@ -200,8 +211,8 @@ impl UpdateBizCustomField {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateBizCustomFieldResponse`].
     pub async fn send(self) -> Result<UpdateBizCustomFieldResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_biz_custom_field` response.
-pub type UpdateBizCustomFieldResponse = serde_json::Value;
+pub type UpdateBizCustomFieldResponse = bk_runtime::NoData;

@@ -50,6 +50,7 @@ pub struct UpdateBusinessRequest {
 pub struct UpdateBusiness {
     client: bk_runtime::Client,
     request: UpdateBusinessRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateBusiness {
     /// Starts a call; required parameters are arguments.
@@ -65,6 +66,7 @@ impl UpdateBusiness {
                 bk_biz_id: bk_biz_id,
                 data: data,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -72,7 +74,11 @@ impl UpdateBusiness {
         client: bk_runtime::Client,
         request: UpdateBusinessRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -83,6 +89,11 @@ impl UpdateBusiness {
     pub fn request(&self) -> &UpdateBusinessRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/update_business/` · not idempotent (never retried once sent)
@@ -91,11 +102,11 @@ impl UpdateBusiness {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateBusinessResponse`].
     pub async fn send(self) -> Result<UpdateBusinessResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_business` response.
-pub type UpdateBusinessResponse = serde_json::Value;
+pub type UpdateBusinessResponse = bk_runtime::NoData;
 /// Life-cycle stage.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BusinessUpdateLifeCycle {

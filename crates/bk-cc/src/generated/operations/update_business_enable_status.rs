@@ -46,6 +46,7 @@ pub struct UpdateBusinessEnableStatusRequest {
 pub struct UpdateBusinessEnableStatus {
     client: bk_runtime::Client,
     request: UpdateBusinessEnableStatusRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateBusinessEnableStatus {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +61,7 @@ impl UpdateBusinessEnableStatus {
                 bk_biz_id: bk_biz_id,
                 flag: flag,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,11 +69,20 @@ impl UpdateBusinessEnableStatus {
         client: bk_runtime::Client,
         request: UpdateBusinessEnableStatusRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &UpdateBusinessEnableStatusRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -83,7 +94,7 @@ impl UpdateBusinessEnableStatus {
     pub async fn send(
         self,
     ) -> Result<UpdateBusinessEnableStatusResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_business_enable_status` response.

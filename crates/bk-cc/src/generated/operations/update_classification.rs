@@ -52,6 +52,7 @@ pub struct UpdateClassificationRequest {
 pub struct UpdateClassification {
     client: bk_runtime::Client,
     request: UpdateClassificationRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateClassification {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl UpdateClassification {
                 bk_classification_name: None,
                 bk_classification_icon: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,7 +72,11 @@ impl UpdateClassification {
         client: bk_runtime::Client,
         request: UpdateClassificationRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Record id of the classification to change.
     pub fn id(mut self, value: i64) -> Self {
@@ -91,6 +97,11 @@ impl UpdateClassification {
     pub fn request(&self) -> &UpdateClassificationRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/update_classification/` · not idempotent (never retried once sent)
@@ -99,7 +110,7 @@ impl UpdateClassification {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateClassificationResponse`].
     pub async fn send(self) -> Result<UpdateClassificationResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_classification` response.

@@ -47,6 +47,7 @@ pub struct UpdateCloudAreaRequest {
 pub struct UpdateCloudArea {
     client: bk_runtime::Client,
     request: UpdateCloudAreaRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateCloudArea {
     /// Starts a call; required parameters are arguments.
@@ -57,6 +58,7 @@ impl UpdateCloudArea {
                 bk_cloud_id: bk_cloud_id,
                 bk_cloud_name: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -64,7 +66,11 @@ impl UpdateCloudArea {
         client: bk_runtime::Client,
         request: UpdateCloudAreaRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New cloud area name.
     pub fn bk_cloud_name(mut self, value: impl Into<String>) -> Self {
@@ -75,6 +81,11 @@ impl UpdateCloudArea {
     pub fn request(&self) -> &UpdateCloudAreaRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/update_cloud_area/` · not idempotent (never retried once sent)
@@ -83,7 +94,7 @@ impl UpdateCloudArea {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateCloudAreaResponse`].
     pub async fn send(self) -> Result<UpdateCloudAreaResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_cloud_area` response.

@@ -60,6 +60,7 @@ pub struct UpdateCustomQueryRequest {
 pub struct UpdateCustomQuery {
     client: bk_runtime::Client,
     request: UpdateCustomQueryRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateCustomQuery {
     /// Starts a call; required parameters are arguments.
@@ -77,6 +78,7 @@ impl UpdateCustomQuery {
                 info: None,
                 name: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -84,7 +86,11 @@ impl UpdateCustomQuery {
         client: bk_runtime::Client,
         request: UpdateCustomQueryRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -105,6 +111,11 @@ impl UpdateCustomQuery {
     pub fn request(&self) -> &UpdateCustomQueryRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/update_custom_query/` · not idempotent (never retried once sent)
@@ -113,8 +124,8 @@ impl UpdateCustomQuery {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateCustomQueryResponse`].
     pub async fn send(self) -> Result<UpdateCustomQueryResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_custom_query` response.
-pub type UpdateCustomQueryResponse = serde_json::Value;
+pub type UpdateCustomQueryResponse = bk_runtime::NoData;

@@ -59,6 +59,7 @@ pub struct UpdateDynamicGroupRequest {
 pub struct UpdateDynamicGroup {
     client: bk_runtime::Client,
     request: UpdateDynamicGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateDynamicGroup {
     /// Starts a call; required parameters are arguments.
@@ -76,6 +77,7 @@ impl UpdateDynamicGroup {
                 info: None,
                 name: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -83,7 +85,11 @@ impl UpdateDynamicGroup {
         client: bk_runtime::Client,
         request: UpdateDynamicGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Kind of resource the group selects.
     pub fn bk_obj_id(mut self, value: UpdateDynamicGroupRequestBkObjId) -> Self {
@@ -104,6 +110,11 @@ impl UpdateDynamicGroup {
     pub fn request(&self) -> &UpdateDynamicGroupRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/update_dynamic_group/` · not idempotent (never retried once sent)
@@ -112,11 +123,11 @@ impl UpdateDynamicGroup {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateDynamicGroupResponse`].
     pub async fn send(self) -> Result<UpdateDynamicGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_dynamic_group` response.
-pub type UpdateDynamicGroupResponse = serde_json::Value;
+pub type UpdateDynamicGroupResponse = bk_runtime::NoData;
 /// Kind of resource the group selects.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum UpdateDynamicGroupRequestBkObjId {

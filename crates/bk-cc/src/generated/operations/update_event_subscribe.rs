@@ -68,6 +68,7 @@ pub struct UpdateEventSubscribeRequest {
 pub struct UpdateEventSubscribe {
     client: bk_runtime::Client,
     request: UpdateEventSubscribeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateEventSubscribe {
     /// Starts a call; required parameters are arguments.
@@ -96,6 +97,7 @@ impl UpdateEventSubscribe {
                 subscription_form: subscription_form.into(),
                 timeout: timeout,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -103,11 +105,20 @@ impl UpdateEventSubscribe {
         client: bk_runtime::Client,
         request: UpdateEventSubscribeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &UpdateEventSubscribeRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -117,7 +128,7 @@ impl UpdateEventSubscribe {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateEventSubscribeResponse`].
     pub async fn send(self) -> Result<UpdateEventSubscribeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_event_subscribe` response.

@@ -52,6 +52,7 @@ pub struct UpdateHostRequest {
 pub struct UpdateHost {
     client: bk_runtime::Client,
     request: UpdateHostRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateHost {
     /// Starts a call; required parameters are arguments.
@@ -63,11 +64,16 @@ impl UpdateHost {
                 bk_host_id: bk_host_id.into(),
                 data: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: UpdateHostRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -83,6 +89,11 @@ impl UpdateHost {
     pub fn request(&self) -> &UpdateHostRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/update_host/` · not idempotent (never retried once sent)
@@ -91,11 +102,11 @@ impl UpdateHost {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateHostResponse`].
     pub async fn send(self) -> Result<UpdateHostResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_host` response.
-pub type UpdateHostResponse = serde_json::Value;
+pub type UpdateHostResponse = bk_runtime::NoData;
 /// Attribute values to set on every listed host.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct HostAttributeUpdate {

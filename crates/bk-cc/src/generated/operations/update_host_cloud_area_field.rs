@@ -54,6 +54,7 @@ pub struct UpdateHostCloudAreaFieldRequest {
 pub struct UpdateHostCloudAreaField {
     client: bk_runtime::Client,
     request: UpdateHostCloudAreaFieldRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateHostCloudAreaField {
     /// Starts a call; required parameters are arguments.
@@ -69,6 +70,7 @@ impl UpdateHostCloudAreaField {
                 bk_cloud_id: bk_cloud_id,
                 bk_host_ids: bk_host_ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -76,7 +78,11 @@ impl UpdateHostCloudAreaField {
         client: bk_runtime::Client,
         request: UpdateHostCloudAreaFieldRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Business the hosts belong to.
     pub fn bk_biz_id(mut self, value: i64) -> Self {
@@ -86,6 +92,11 @@ impl UpdateHostCloudAreaField {
     /// The request as it will be sent.
     pub fn request(&self) -> &UpdateHostCloudAreaFieldRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -97,8 +108,8 @@ impl UpdateHostCloudAreaField {
     pub async fn send(
         self,
     ) -> Result<UpdateHostCloudAreaFieldResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_host_cloud_area_field` response.
-pub type UpdateHostCloudAreaFieldResponse = serde_json::Value;
+pub type UpdateHostCloudAreaFieldResponse = bk_runtime::NoData;

@@ -60,6 +60,7 @@ pub struct UpdateInstRequest {
 pub struct UpdateInst {
     client: bk_runtime::Client,
     request: UpdateInstRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateInst {
     /// Starts a call; required parameters are arguments.
@@ -77,11 +78,16 @@ impl UpdateInst {
                 bk_inst_name: None,
                 bk_biz_id: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: UpdateInstRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -102,6 +108,11 @@ impl UpdateInst {
     pub fn request(&self) -> &UpdateInstRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/update_inst/` · not idempotent (never retried once sent)
@@ -110,8 +121,8 @@ impl UpdateInst {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateInstResponse`].
     pub async fn send(self) -> Result<UpdateInstResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_inst` response.
-pub type UpdateInstResponse = serde_json::Value;
+pub type UpdateInstResponse = bk_runtime::NoData;

@@ -49,6 +49,7 @@ pub struct UpdateKubeClusterTypeRequest {
 pub struct UpdateKubeClusterType {
     client: bk_runtime::Client,
     request: UpdateKubeClusterTypeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateKubeClusterType {
     /// Starts a call; required parameters are arguments.
@@ -65,6 +66,7 @@ impl UpdateKubeClusterType {
                 id: id,
                 r#type: r#type,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -72,11 +74,20 @@ impl UpdateKubeClusterType {
         client: bk_runtime::Client,
         request: UpdateKubeClusterTypeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &UpdateKubeClusterTypeRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -86,11 +97,11 @@ impl UpdateKubeClusterType {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateKubeClusterTypeResponse`].
     pub async fn send(self) -> Result<UpdateKubeClusterTypeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_kube_cluster_type` response.
-pub type UpdateKubeClusterTypeResponse = serde_json::Value;
+pub type UpdateKubeClusterTypeResponse = bk_runtime::NoData;
 /// New cluster type.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum UpdateKubeClusterTypeRequestType {

@@ -57,6 +57,7 @@ pub struct UpdateModuleRequest {
 pub struct UpdateModule {
     client: bk_runtime::Client,
     request: UpdateModuleRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateModule {
     /// Starts a call; required parameters are arguments.
@@ -76,6 +77,7 @@ impl UpdateModule {
                 bk_module_id: bk_module_id,
                 data: data,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -83,7 +85,11 @@ impl UpdateModule {
         client: bk_runtime::Client,
         request: UpdateModuleRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -94,6 +100,11 @@ impl UpdateModule {
     pub fn request(&self) -> &UpdateModuleRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/update_module/` · not idempotent (never retried once sent)
@@ -102,11 +113,11 @@ impl UpdateModule {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateModuleResponse`].
     pub async fn send(self) -> Result<UpdateModuleResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_module` response.
-pub type UpdateModuleResponse = serde_json::Value;
+pub type UpdateModuleResponse = bk_runtime::NoData;
 /// New attribute values.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ModuleUpdate {

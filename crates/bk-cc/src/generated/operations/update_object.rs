@@ -67,6 +67,7 @@ pub struct UpdateObjectRequest {
 pub struct UpdateObject {
     client: bk_runtime::Client,
     request: UpdateObjectRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateObject {
     /// Starts a call; required parameters are arguments.
@@ -85,6 +86,7 @@ impl UpdateObject {
                 position: None,
                 obj_sort_number: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -92,7 +94,11 @@ impl UpdateObject {
         client: bk_runtime::Client,
         request: UpdateObjectRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Record id of the model to change.
     pub fn id(mut self, value: i64) -> Self {
@@ -128,6 +134,11 @@ impl UpdateObject {
     pub fn request(&self) -> &UpdateObjectRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/update_object/` · not idempotent (never retried once sent)
@@ -136,8 +147,8 @@ impl UpdateObject {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateObjectResponse`].
     pub async fn send(self) -> Result<UpdateObjectResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_object` response.
-pub type UpdateObjectResponse = serde_json::Value;
+pub type UpdateObjectResponse = bk_runtime::NoData;

@@ -97,6 +97,7 @@ pub struct UpdateObjectAttributeRequest {
 pub struct UpdateObjectAttribute {
     client: bk_runtime::Client,
     request: UpdateObjectAttributeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateObjectAttribute {
     /// Starts a call; required parameters are arguments.
@@ -119,6 +120,7 @@ impl UpdateObjectAttribute {
                 bk_asst_obj_id: None,
                 default: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -126,7 +128,11 @@ impl UpdateObjectAttribute {
         client: bk_runtime::Client,
         request: UpdateObjectAttributeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Description of the attribute.
     pub fn description(mut self, value: impl Into<String>) -> Self {
@@ -200,6 +206,11 @@ impl UpdateObjectAttribute {
     pub fn request(&self) -> &UpdateObjectAttributeRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/update_object_attribute/` · not idempotent (never retried once sent)
@@ -208,8 +219,8 @@ impl UpdateObjectAttribute {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateObjectAttributeResponse`].
     pub async fn send(self) -> Result<UpdateObjectAttributeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_object_attribute` response.
-pub type UpdateObjectAttributeResponse = serde_json::Value;
+pub type UpdateObjectAttributeResponse = bk_runtime::NoData;

@@ -58,6 +58,7 @@ pub struct UpdateObjectTopoGraphicsRequest {
 pub struct UpdateObjectTopoGraphics {
     client: bk_runtime::Client,
     request: UpdateObjectTopoGraphicsRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateObjectTopoGraphics {
     /// Starts a call; required parameters are arguments.
@@ -76,6 +77,7 @@ impl UpdateObjectTopoGraphics {
                 action: action,
                 data: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -83,7 +85,11 @@ impl UpdateObjectTopoGraphics {
         client: bk_runtime::Client,
         request: UpdateObjectTopoGraphicsRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -99,6 +105,11 @@ impl UpdateObjectTopoGraphics {
     pub fn request(&self) -> &UpdateObjectTopoGraphicsRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/update_object_topo_graphics/` · not idempotent (never retried once sent)
@@ -109,7 +120,7 @@ impl UpdateObjectTopoGraphics {
     pub async fn send(
         self,
     ) -> Result<UpdateObjectTopoGraphicsResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_object_topo_graphics` response.

@@ -57,6 +57,7 @@ pub struct UpdateProcTemplateRequest {
 pub struct UpdateProcTemplate {
     client: bk_runtime::Client,
     request: UpdateProcTemplateRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateProcTemplate {
     /// Starts a call; required parameters are arguments.
@@ -72,6 +73,7 @@ impl UpdateProcTemplate {
                 process_template_id: process_template_id,
                 process_property: process_property,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -79,7 +81,11 @@ impl UpdateProcTemplate {
         client: bk_runtime::Client,
         request: UpdateProcTemplateRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Business id.
     pub fn bk_biz_id(mut self, value: i64) -> Self {
@@ -90,6 +96,11 @@ impl UpdateProcTemplate {
     pub fn request(&self) -> &UpdateProcTemplateRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/update_proc_template/` · not idempotent (never retried once sent)
@@ -98,7 +109,7 @@ impl UpdateProcTemplate {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateProcTemplateResponse`].
     pub async fn send(self) -> Result<UpdateProcTemplateResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_proc_template` response.

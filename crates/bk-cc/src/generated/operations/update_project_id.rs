@@ -47,6 +47,7 @@ pub struct UpdateProjectIdRequest {
 pub struct UpdateProjectId {
     client: bk_runtime::Client,
     request: UpdateProjectIdRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateProjectId {
     /// Starts a call; required parameters are arguments.
@@ -61,6 +62,7 @@ impl UpdateProjectId {
                 id: id,
                 bk_project_id: bk_project_id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -68,11 +70,20 @@ impl UpdateProjectId {
         client: bk_runtime::Client,
         request: UpdateProjectIdRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &UpdateProjectIdRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -82,8 +93,8 @@ impl UpdateProjectId {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateProjectIdResponse`].
     pub async fn send(self) -> Result<UpdateProjectIdResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_project_id` response.
-pub type UpdateProjectIdResponse = serde_json::Value;
+pub type UpdateProjectIdResponse = bk_runtime::NoData;

@@ -49,6 +49,7 @@ pub struct UpdateServiceCategoryRequest {
 pub struct UpdateServiceCategory {
     client: bk_runtime::Client,
     request: UpdateServiceCategoryRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateServiceCategory {
     /// Starts a call; required parameters are arguments.
@@ -65,6 +66,7 @@ impl UpdateServiceCategory {
                 name: name.into(),
                 bk_biz_id: bk_biz_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -72,11 +74,20 @@ impl UpdateServiceCategory {
         client: bk_runtime::Client,
         request: UpdateServiceCategoryRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &UpdateServiceCategoryRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -86,7 +97,7 @@ impl UpdateServiceCategory {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateServiceCategoryResponse`].
     pub async fn send(self) -> Result<UpdateServiceCategoryResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_service_category` response.

@@ -55,6 +55,7 @@ pub struct UpdateServiceTemplateRequest {
 pub struct UpdateServiceTemplate {
     client: bk_runtime::Client,
     request: UpdateServiceTemplateRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateServiceTemplate {
     /// Starts a call; required parameters are arguments.
@@ -67,6 +68,7 @@ impl UpdateServiceTemplate {
                 id: id,
                 bk_biz_id: bk_biz_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -74,7 +76,11 @@ impl UpdateServiceTemplate {
         client: bk_runtime::Client,
         request: UpdateServiceTemplateRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New template name (this or `service_category_id` is needed).
     pub fn name(mut self, value: impl Into<String>) -> Self {
@@ -90,6 +96,11 @@ impl UpdateServiceTemplate {
     pub fn request(&self) -> &UpdateServiceTemplateRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/update_service_template/` · not idempotent (never retried once sent)
@@ -98,7 +109,7 @@ impl UpdateServiceTemplate {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateServiceTemplateResponse`].
     pub async fn send(self) -> Result<UpdateServiceTemplateResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_service_template` response.

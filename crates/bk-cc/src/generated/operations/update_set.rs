@@ -55,6 +55,7 @@ pub struct UpdateSetRequest {
 pub struct UpdateSet {
     client: bk_runtime::Client,
     request: UpdateSetRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateSet {
     /// Starts a call; required parameters are arguments.
@@ -67,11 +68,16 @@ impl UpdateSet {
                 bk_set_id: bk_set_id,
                 data: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: UpdateSetRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Developer (supplier) account.
     pub fn bk_supplier_account(mut self, value: impl Into<String>) -> Self {
@@ -87,6 +93,11 @@ impl UpdateSet {
     pub fn request(&self) -> &UpdateSetRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/update_set/` · not idempotent (never retried once sent)
@@ -95,11 +106,11 @@ impl UpdateSet {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateSetResponse`].
     pub async fn send(self) -> Result<UpdateSetResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_set` response.
-pub type UpdateSetResponse = serde_json::Value;
+pub type UpdateSetResponse = bk_runtime::NoData;
 /// Kind of set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SetUpdateDefault {

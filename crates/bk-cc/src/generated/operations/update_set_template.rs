@@ -55,6 +55,7 @@ pub struct UpdateSetTemplateRequest {
 pub struct UpdateSetTemplate {
     client: bk_runtime::Client,
     request: UpdateSetTemplateRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateSetTemplate {
     /// Starts a call; required parameters are arguments.
@@ -71,6 +72,7 @@ impl UpdateSetTemplate {
                 name: None,
                 service_template_ids: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -78,7 +80,11 @@ impl UpdateSetTemplate {
         client: bk_runtime::Client,
         request: UpdateSetTemplateRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New name (this or `service_template_ids` is needed).
     pub fn name(mut self, value: impl Into<String>) -> Self {
@@ -94,6 +100,11 @@ impl UpdateSetTemplate {
     pub fn request(&self) -> &UpdateSetTemplateRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cc/update_set_template/` · not idempotent (never retried once sent)
@@ -102,7 +113,7 @@ impl UpdateSetTemplate {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateSetTemplateResponse`].
     pub async fn send(self) -> Result<UpdateSetTemplateResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_set_template` response.

@@ -89,6 +89,7 @@ pub struct SendMailRequest {
 pub struct SendMail {
     client: bk_runtime::Client,
     request: SendMailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SendMail {
     /// Starts a call; required parameters are arguments.
@@ -111,11 +112,16 @@ impl SendMail {
                 is_content_base64: None,
                 attachments: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: SendMailRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Comma-separated mail addresses of the receivers.
     pub fn receiver(mut self, value: impl Into<String>) -> Self {
@@ -172,6 +178,11 @@ impl SendMail {
     pub fn request(&self) -> &SendMailRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cmsi/send_mail/` · not idempotent (never retried once sent)
@@ -180,8 +191,8 @@ impl SendMail {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SendMailResponse`].
     pub async fn send(self) -> Result<SendMailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `send_mail` response (untyped: the spec gives no schema).
-pub type SendMailResponse = serde_json::Value;
+/// The `data` of a successful `send_mail` response.
+pub type SendMailResponse = bk_runtime::NoData;

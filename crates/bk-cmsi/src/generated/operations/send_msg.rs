@@ -102,6 +102,7 @@ pub struct SendMsgRequest {
 pub struct SendMsg {
     client: bk_runtime::Client,
     request: SendMsgRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SendMsg {
     /// Starts a call; required parameters are arguments.
@@ -129,11 +130,16 @@ impl SendMsg {
                 wx_qy_corpsecret: None,
                 is_content_base64: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: SendMsgRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Sender address (mail only).
     pub fn sender(mut self, value: impl Into<String>) -> Self {
@@ -195,6 +201,11 @@ impl SendMsg {
     pub fn request(&self) -> &SendMsgRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cmsi/send_msg/` · not idempotent (never retried once sent)
@@ -203,8 +214,8 @@ impl SendMsg {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SendMsgResponse`].
     pub async fn send(self) -> Result<SendMsgResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `send_msg` response (untyped: the spec gives no schema).
-pub type SendMsgResponse = serde_json::Value;
+/// The `data` of a successful `send_msg` response.
+pub type SendMsgResponse = bk_runtime::NoData;

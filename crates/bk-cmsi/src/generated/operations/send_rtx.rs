@@ -35,6 +35,7 @@ pub struct SendRtxRequest {}
 pub struct SendRtx {
     client: bk_runtime::Client,
     request: SendRtxRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SendRtx {
     /// Starts a call; required parameters are arguments.
@@ -42,15 +43,25 @@ impl SendRtx {
         Self {
             client,
             request: SendRtxRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: SendRtxRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &SendRtxRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -60,7 +71,7 @@ impl SendRtx {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SendRtxResponse`].
     pub async fn send(self) -> Result<SendRtxResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `send_rtx` response (untyped: the spec gives no schema).

@@ -61,6 +61,7 @@ pub struct SendSmsRequest {
 pub struct SendSms {
     client: bk_runtime::Client,
     request: SendSmsRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SendSms {
     /// Starts a call; required parameters are arguments.
@@ -73,11 +74,16 @@ impl SendSms {
                 content: content.into(),
                 is_content_base64: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: SendSmsRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Comma-separated phone numbers.
     pub fn receiver(mut self, value: impl Into<String>) -> Self {
@@ -102,6 +108,11 @@ impl SendSms {
     pub fn request(&self) -> &SendSmsRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cmsi/send_sms/` · not idempotent (never retried once sent)
@@ -110,8 +121,8 @@ impl SendSms {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SendSmsResponse`].
     pub async fn send(self) -> Result<SendSmsResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `send_sms` response (untyped: the spec gives no schema).
-pub type SendSmsResponse = serde_json::Value;
+/// The `data` of a successful `send_sms` response.
+pub type SendSmsResponse = bk_runtime::NoData;

@@ -55,6 +55,7 @@ pub struct SendVoiceMsgRequest {
 pub struct SendVoiceMsg {
     client: bk_runtime::Client,
     request: SendVoiceMsgRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SendVoiceMsg {
     /// Starts a call; required parameters are arguments.
@@ -69,6 +70,7 @@ impl SendVoiceMsg {
                 user_list_information: None,
                 receiver_username: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -76,7 +78,11 @@ impl SendVoiceMsg {
         client: bk_runtime::Client,
         request: SendVoiceMsgRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// People to call.
     pub fn user_list_information(mut self, value: Vec<VoiceReceiver>) -> Self {
@@ -94,6 +100,11 @@ impl SendVoiceMsg {
     pub fn request(&self) -> &SendVoiceMsgRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cmsi/send_voice_msg/` · not idempotent (never retried once sent)
@@ -102,11 +113,11 @@ impl SendVoiceMsg {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SendVoiceMsgResponse`].
     pub async fn send(self) -> Result<SendVoiceMsgResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `send_voice_msg` response (untyped: the spec gives no schema).
-pub type SendVoiceMsgResponse = serde_json::Value;
+/// The `data` of a successful `send_voice_msg` response.
+pub type SendVoiceMsgResponse = bk_runtime::NoData;
 /// The `VoiceReceiver` object (the spec gives no description).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct VoiceReceiver {

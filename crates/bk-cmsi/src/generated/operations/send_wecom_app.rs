@@ -35,6 +35,7 @@ pub struct SendWecomAppRequest {}
 pub struct SendWecomApp {
     client: bk_runtime::Client,
     request: SendWecomAppRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SendWecomApp {
     /// Starts a call; required parameters are arguments.
@@ -42,6 +43,7 @@ impl SendWecomApp {
         Self {
             client,
             request: SendWecomAppRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -49,11 +51,20 @@ impl SendWecomApp {
         client: bk_runtime::Client,
         request: SendWecomAppRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &SendWecomAppRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -63,7 +74,7 @@ impl SendWecomApp {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SendWecomAppResponse`].
     pub async fn send(self) -> Result<SendWecomAppResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `send_wecom_app` response (untyped: the spec gives no schema).

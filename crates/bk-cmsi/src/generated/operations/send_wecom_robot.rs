@@ -35,6 +35,7 @@ pub struct SendWecomRobotRequest {}
 pub struct SendWecomRobot {
     client: bk_runtime::Client,
     request: SendWecomRobotRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SendWecomRobot {
     /// Starts a call; required parameters are arguments.
@@ -42,6 +43,7 @@ impl SendWecomRobot {
         Self {
             client,
             request: SendWecomRobotRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -49,11 +51,20 @@ impl SendWecomRobot {
         client: bk_runtime::Client,
         request: SendWecomRobotRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &SendWecomRobotRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -63,7 +74,7 @@ impl SendWecomRobot {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SendWecomRobotResponse`].
     pub async fn send(self) -> Result<SendWecomRobotResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `send_wecom_robot` response (untyped: the spec gives no schema).

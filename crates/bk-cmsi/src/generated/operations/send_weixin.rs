@@ -65,6 +65,7 @@ pub struct SendWeixinRequest {
 pub struct SendWeixin {
     client: bk_runtime::Client,
     request: SendWeixinRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SendWeixin {
     /// Starts a call; required parameters are arguments.
@@ -78,11 +79,16 @@ impl SendWeixin {
                 wx_qy_agentid: None,
                 wx_qy_corpsecret: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: SendWeixinRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Comma-separated WeChat openids or WeCom user ids.
     pub fn receiver(mut self, value: impl Into<String>) -> Self {
@@ -112,6 +118,11 @@ impl SendWeixin {
     pub fn request(&self) -> &SendWeixinRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/cmsi/send_weixin/` · not idempotent (never retried once sent)
@@ -120,7 +131,7 @@ impl SendWeixin {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SendWeixinResponse`].
     pub async fn send(self) -> Result<SendWeixinResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `send_weixin` response (untyped: the spec gives no schema).

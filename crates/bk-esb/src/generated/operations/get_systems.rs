@@ -34,6 +34,7 @@ pub struct GetSystemsRequest {}
 pub struct GetSystems {
     client: bk_runtime::Client,
     request: GetSystemsRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetSystems {
     /// Starts a call; required parameters are arguments.
@@ -41,15 +42,25 @@ impl GetSystems {
         Self {
             client,
             request: GetSystemsRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: GetSystemsRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetSystemsRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -59,7 +70,7 @@ impl GetSystems {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetSystemsResponse`].
     pub async fn send(self) -> Result<GetSystemsResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_systems` response.

@@ -48,6 +48,7 @@ pub struct GetAgentInfoRequest {
 pub struct GetAgentInfo {
     client: bk_runtime::Client,
     request: GetAgentInfoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetAgentInfo {
     /// Starts a call; required parameters are arguments.
@@ -62,6 +63,7 @@ impl GetAgentInfo {
                 bk_supplier_account: bk_supplier_account.into(),
                 hosts: hosts,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -69,11 +71,20 @@ impl GetAgentInfo {
         client: bk_runtime::Client,
         request: GetAgentInfoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetAgentInfoRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -83,7 +94,7 @@ impl GetAgentInfo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetAgentInfoResponse`].
     pub async fn send(self) -> Result<GetAgentInfoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_agent_info` response.

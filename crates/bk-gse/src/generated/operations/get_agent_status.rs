@@ -47,6 +47,7 @@ pub struct GetAgentStatusRequest {
 pub struct GetAgentStatus {
     client: bk_runtime::Client,
     request: GetAgentStatusRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetAgentStatus {
     /// Starts a call; required parameters are arguments.
@@ -61,6 +62,7 @@ impl GetAgentStatus {
                 bk_supplier_account: bk_supplier_account.into(),
                 hosts: hosts,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -68,11 +70,20 @@ impl GetAgentStatus {
         client: bk_runtime::Client,
         request: GetAgentStatusRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetAgentStatusRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -82,7 +93,7 @@ impl GetAgentStatus {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetAgentStatusResponse`].
     pub async fn send(self) -> Result<GetAgentStatusResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_agent_status` response.

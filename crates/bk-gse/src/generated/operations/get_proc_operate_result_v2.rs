@@ -44,6 +44,7 @@ pub struct GetProcOperateResultV2Request {
 pub struct GetProcOperateResultV2 {
     client: bk_runtime::Client,
     request: GetProcOperateResultV2Request,
+    options: bk_runtime::CallOptions,
 }
 impl GetProcOperateResultV2 {
     /// Starts a call; required parameters are arguments.
@@ -53,6 +54,7 @@ impl GetProcOperateResultV2 {
             request: GetProcOperateResultV2Request {
                 task_id: task_id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -60,11 +62,20 @@ impl GetProcOperateResultV2 {
         client: bk_runtime::Client,
         request: GetProcOperateResultV2Request,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetProcOperateResultV2Request {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -76,7 +87,7 @@ impl GetProcOperateResultV2 {
     pub async fn send(
         self,
     ) -> Result<GetProcOperateResultV2Response, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_proc_operate_result_v2` response.

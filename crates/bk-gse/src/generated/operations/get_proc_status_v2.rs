@@ -45,6 +45,7 @@ pub struct GetProcStatusV2Request {
 pub struct GetProcStatusV2 {
     client: bk_runtime::Client,
     request: GetProcStatusV2Request,
+    options: bk_runtime::CallOptions,
 }
 impl GetProcStatusV2 {
     /// Starts a call; required parameters are arguments.
@@ -59,6 +60,7 @@ impl GetProcStatusV2 {
                 meta: meta,
                 hosts: hosts,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -66,11 +68,20 @@ impl GetProcStatusV2 {
         client: bk_runtime::Client,
         request: GetProcStatusV2Request,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetProcStatusV2Request {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -80,7 +91,7 @@ impl GetProcStatusV2 {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetProcStatusV2Response`].
     pub async fn send(self) -> Result<GetProcStatusV2Response, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_proc_status_v2` response.

@@ -45,6 +45,7 @@ pub struct GetProcessGroupInfoRequest {
 pub struct GetProcessGroupInfo {
     client: bk_runtime::Client,
     request: GetProcessGroupInfoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetProcessGroupInfo {
     /// Starts a call; required parameters are arguments.
@@ -59,6 +60,7 @@ impl GetProcessGroupInfo {
                 meta: meta,
                 hosts: hosts,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -66,11 +68,20 @@ impl GetProcessGroupInfo {
         client: bk_runtime::Client,
         request: GetProcessGroupInfoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetProcessGroupInfoRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -80,7 +91,7 @@ impl GetProcessGroupInfo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetProcessGroupInfoResponse`].
     pub async fn send(self) -> Result<GetProcessGroupInfoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `ProcessGroupInfo` object (the spec gives no description).

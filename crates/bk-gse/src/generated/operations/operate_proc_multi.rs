@@ -44,6 +44,7 @@ pub struct OperateProcMultiRequest {
 pub struct OperateProcMulti {
     client: bk_runtime::Client,
     request: OperateProcMultiRequest,
+    options: bk_runtime::CallOptions,
 }
 impl OperateProcMulti {
     /// Starts a call; required parameters are arguments.
@@ -56,6 +57,7 @@ impl OperateProcMulti {
             request: OperateProcMultiRequest {
                 proc_operate_req: proc_operate_req,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -63,11 +65,20 @@ impl OperateProcMulti {
         client: bk_runtime::Client,
         request: OperateProcMultiRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &OperateProcMultiRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -77,7 +88,7 @@ impl OperateProcMulti {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`OperateProcMultiResponse`].
     pub async fn send(self) -> Result<OperateProcMultiResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `ProcOperateRequest` object (the spec gives no description).

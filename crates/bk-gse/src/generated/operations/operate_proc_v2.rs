@@ -53,6 +53,7 @@ pub struct OperateProcV2Request {
 pub struct OperateProcV2 {
     client: bk_runtime::Client,
     request: OperateProcV2Request,
+    options: bk_runtime::CallOptions,
 }
 impl OperateProcV2 {
     /// Starts a call; required parameters are arguments.
@@ -71,6 +72,7 @@ impl OperateProcV2 {
                 op_type: op_type,
                 spec: spec,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -78,11 +80,20 @@ impl OperateProcV2 {
         client: bk_runtime::Client,
         request: OperateProcV2Request,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &OperateProcV2Request {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -92,7 +103,7 @@ impl OperateProcV2 {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`OperateProcV2Response`].
     pub async fn send(self) -> Result<OperateProcV2Response, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `operate_proc_v2` response.

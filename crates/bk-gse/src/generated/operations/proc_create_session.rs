@@ -55,6 +55,7 @@ pub struct ProcCreateSessionRequest {
 pub struct ProcCreateSession {
     client: bk_runtime::Client,
     request: ProcCreateSessionRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ProcCreateSession {
     /// Starts a call; required parameters are arguments.
@@ -70,6 +71,7 @@ impl ProcCreateSession {
                 env_id: env_id,
                 password: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -77,7 +79,11 @@ impl ProcCreateSession {
         client: bk_runtime::Client,
         request: ProcCreateSessionRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Password of the calling user for the process server, if it needs one.
     ///
@@ -90,6 +96,11 @@ impl ProcCreateSession {
     pub fn request(&self) -> &ProcCreateSessionRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/gse/proc_create_session/` · not idempotent (never retried once sent)
@@ -98,7 +109,7 @@ impl ProcCreateSession {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ProcCreateSessionResponse`].
     pub async fn send(self) -> Result<ProcCreateSessionResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `proc_create_session` response.

@@ -60,6 +60,7 @@ pub struct ProcRunCommandRequest {
 pub struct ProcRunCommand {
     client: bk_runtime::Client,
     request: ProcRunCommandRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ProcRunCommand {
     /// Starts a call; required parameters are arguments.
@@ -78,6 +79,7 @@ impl ProcRunCommand {
                 ipaddr: None,
                 params: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -85,7 +87,11 @@ impl ProcRunCommand {
         client: bk_runtime::Client,
         request: ProcRunCommandRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only act on process instances of this host IP.
     pub fn ipaddr(mut self, value: impl Into<String>) -> Self {
@@ -101,6 +107,11 @@ impl ProcRunCommand {
     pub fn request(&self) -> &ProcRunCommandRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/gse/proc_run_command/` · not idempotent (never retried once sent)
@@ -109,7 +120,7 @@ impl ProcRunCommand {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ProcRunCommandResponse`].
     pub async fn send(self) -> Result<ProcRunCommandResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `proc_run_command` response.

@@ -51,6 +51,7 @@ pub struct RegisterProcInfoRequest {
 pub struct RegisterProcInfo {
     client: bk_runtime::Client,
     request: RegisterProcInfoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl RegisterProcInfo {
     /// Starts a call; required parameters are arguments.
@@ -67,6 +68,7 @@ impl RegisterProcInfo {
                 hosts: hosts,
                 spec: spec,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -74,11 +76,20 @@ impl RegisterProcInfo {
         client: bk_runtime::Client,
         request: RegisterProcInfoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &RegisterProcInfoRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -88,7 +99,7 @@ impl RegisterProcInfo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`RegisterProcInfoResponse`].
     pub async fn send(self) -> Result<RegisterProcInfoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `register_proc_info` response.

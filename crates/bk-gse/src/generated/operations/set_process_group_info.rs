@@ -51,6 +51,7 @@ pub struct SetProcessGroupInfoRequest {
 pub struct SetProcessGroupInfo {
     client: bk_runtime::Client,
     request: SetProcessGroupInfoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SetProcessGroupInfo {
     /// Starts a call; required parameters are arguments.
@@ -67,6 +68,7 @@ impl SetProcessGroupInfo {
                 hosts: hosts,
                 spec: spec,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -74,11 +76,20 @@ impl SetProcessGroupInfo {
         client: bk_runtime::Client,
         request: SetProcessGroupInfoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &SetProcessGroupInfoRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -88,7 +99,7 @@ impl SetProcessGroupInfo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SetProcessGroupInfoResponse`].
     pub async fn send(self) -> Result<SetProcessGroupInfoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `set_process_group_info` response.

@@ -48,6 +48,7 @@ pub struct UnregisterProcInfoRequest {
 pub struct UnregisterProcInfo {
     client: bk_runtime::Client,
     request: UnregisterProcInfoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UnregisterProcInfo {
     /// Starts a call; required parameters are arguments.
@@ -62,6 +63,7 @@ impl UnregisterProcInfo {
                 meta: meta,
                 hosts: hosts,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -69,11 +71,20 @@ impl UnregisterProcInfo {
         client: bk_runtime::Client,
         request: UnregisterProcInfoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &UnregisterProcInfoRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -83,7 +94,7 @@ impl UnregisterProcInfo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UnregisterProcInfoResponse`].
     pub async fn send(self) -> Result<UnregisterProcInfoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `unregister_proc_info` response.

@@ -34,6 +34,7 @@ pub struct CallbackFailedTicketRequest {}
 pub struct CallbackFailedTicket {
     client: bk_runtime::Client,
     request: CallbackFailedTicketRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CallbackFailedTicket {
     /// Starts a call; required parameters are arguments.
@@ -41,6 +42,7 @@ impl CallbackFailedTicket {
         Self {
             client,
             request: CallbackFailedTicketRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -48,11 +50,20 @@ impl CallbackFailedTicket {
         client: bk_runtime::Client,
         request: CallbackFailedTicketRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &CallbackFailedTicketRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -62,7 +73,7 @@ impl CallbackFailedTicket {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CallbackFailedTicketResponse`].
     pub async fn send(self) -> Result<CallbackFailedTicketResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `callback_failed_ticket` response.

@@ -55,6 +55,7 @@ pub struct CommentTicketRequest {
 pub struct CommentTicket {
     client: bk_runtime::Client,
     request: CommentTicketRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CommentTicket {
     /// Starts a call; required parameters are arguments.
@@ -75,6 +76,7 @@ impl CommentTicket {
                 source: source.into(),
                 operator: operator.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -82,11 +84,20 @@ impl CommentTicket {
         client: bk_runtime::Client,
         request: CommentTicketRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &CommentTicketRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -96,8 +107,8 @@ impl CommentTicket {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CommentTicketResponse`].
     pub async fn send(self) -> Result<CommentTicketResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `comment_ticket` response.
-pub type CommentTicketResponse = serde_json::Value;
+pub type CommentTicketResponse = bk_runtime::NoData;

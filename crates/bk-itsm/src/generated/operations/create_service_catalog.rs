@@ -54,6 +54,7 @@ pub struct CreateServiceCatalogRequest {
 pub struct CreateServiceCatalog {
     client: bk_runtime::Client,
     request: CreateServiceCatalogRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateServiceCatalog {
     /// Starts a call; required parameters are arguments.
@@ -71,6 +72,7 @@ impl CreateServiceCatalog {
                 desc: None,
                 project_key: project_key.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -78,7 +80,11 @@ impl CreateServiceCatalog {
         client: bk_runtime::Client,
         request: CreateServiceCatalogRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Catalogue description.
     pub fn desc(mut self, value: impl Into<String>) -> Self {
@@ -89,6 +95,11 @@ impl CreateServiceCatalog {
     pub fn request(&self) -> &CreateServiceCatalogRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/itsm/create_service_catalog/` · not idempotent (never retried once sent)
@@ -97,7 +108,7 @@ impl CreateServiceCatalog {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateServiceCatalogResponse`].
     pub async fn send(self) -> Result<CreateServiceCatalogResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_service_catalog` response.

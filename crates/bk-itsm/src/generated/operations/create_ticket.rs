@@ -60,6 +60,7 @@ pub struct CreateTicketRequest {
 pub struct CreateTicket {
     client: bk_runtime::Client,
     request: CreateTicketRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateTicket {
     /// Starts a call; required parameters are arguments.
@@ -77,6 +78,7 @@ impl CreateTicket {
                 fast_approval: None,
                 meta: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -84,7 +86,11 @@ impl CreateTicket {
         client: bk_runtime::Client,
         request: CreateTicketRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Id of the service the ticket is opened against.
     pub fn service_id(mut self, value: i64) -> Self {
@@ -105,6 +111,11 @@ impl CreateTicket {
     pub fn request(&self) -> &CreateTicketRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/itsm/create_ticket/` · not idempotent (never retried once sent)
@@ -113,7 +124,7 @@ impl CreateTicket {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateTicketResponse`].
     pub async fn send(self) -> Result<CreateTicketResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// Extra settings.

@@ -46,6 +46,7 @@ pub struct GetServiceCatalogsRequest {
 pub struct GetServiceCatalogs {
     client: bk_runtime::Client,
     request: GetServiceCatalogsRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetServiceCatalogs {
     /// Starts a call; required parameters are arguments.
@@ -56,6 +57,7 @@ impl GetServiceCatalogs {
                 has_service: None,
                 service_key: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -63,7 +65,11 @@ impl GetServiceCatalogs {
         client: bk_runtime::Client,
         request: GetServiceCatalogsRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// `"true"`: only catalogues that have services bound; default all.
     pub fn has_service(mut self, value: GetServiceCatalogsRequestHasService) -> Self {
@@ -79,6 +85,11 @@ impl GetServiceCatalogs {
     pub fn request(&self) -> &GetServiceCatalogsRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/itsm/get_service_catalogs/` · idempotent (retried on transient failures) · cacheable for 300 s
@@ -87,7 +98,7 @@ impl GetServiceCatalogs {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetServiceCatalogsResponse`].
     pub async fn send(self) -> Result<GetServiceCatalogsResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_service_catalogs` response.

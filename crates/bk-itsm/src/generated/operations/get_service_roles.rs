@@ -45,6 +45,7 @@ pub struct GetServiceRolesRequest {
 pub struct GetServiceRoles {
     client: bk_runtime::Client,
     request: GetServiceRolesRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetServiceRoles {
     /// Starts a call; required parameters are arguments.
@@ -55,6 +56,7 @@ impl GetServiceRoles {
                 service_id: service_id,
                 ticket_creator: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -62,7 +64,11 @@ impl GetServiceRoles {
         client: bk_runtime::Client,
         request: GetServiceRolesRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Ticket creator, used to resolve roles such as the creator and their leader.
     pub fn ticket_creator(mut self, value: impl Into<String>) -> Self {
@@ -73,6 +79,11 @@ impl GetServiceRoles {
     pub fn request(&self) -> &GetServiceRolesRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/itsm/get_service_roles/` · idempotent (retried on transient failures)
@@ -81,7 +92,7 @@ impl GetServiceRoles {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetServiceRolesResponse`].
     pub async fn send(self) -> Result<GetServiceRolesResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_service_roles` response.

@@ -54,6 +54,7 @@ pub struct GetServicesRequest {
 pub struct GetServices {
     client: bk_runtime::Client,
     request: GetServicesRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetServices {
     /// Starts a call; required parameters are arguments.
@@ -66,6 +67,7 @@ impl GetServices {
                 display_type: None,
                 display_role: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -73,7 +75,11 @@ impl GetServices {
         client: bk_runtime::Client,
         request: GetServicesRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only services in this catalogue (`id` from `get_service_catalogs`).
     pub fn catalog_id(mut self, value: i64) -> Self {
@@ -99,6 +105,11 @@ impl GetServices {
     pub fn request(&self) -> &GetServicesRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/itsm/get_services/` · idempotent (retried on transient failures) · cacheable for 300 s
@@ -107,7 +118,7 @@ impl GetServices {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetServicesResponse`].
     pub async fn send(self) -> Result<GetServicesResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_services` response.

@@ -41,6 +41,7 @@ pub struct GetTicketInfoRequest {
 pub struct GetTicketInfo {
     client: bk_runtime::Client,
     request: GetTicketInfoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTicketInfo {
     /// Starts a call; required parameters are arguments.
@@ -50,6 +51,7 @@ impl GetTicketInfo {
             request: GetTicketInfoRequest {
                 sn: sn.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -57,11 +59,20 @@ impl GetTicketInfo {
         client: bk_runtime::Client,
         request: GetTicketInfoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetTicketInfoRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -71,7 +82,7 @@ impl GetTicketInfo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetTicketInfoResponse`].
     pub async fn send(self) -> Result<GetTicketInfoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `TicketInfoStep` object (the spec gives no description).

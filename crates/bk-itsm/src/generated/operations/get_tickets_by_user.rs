@@ -13,6 +13,19 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `get_tickets_by_user` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::PageNumber,
+    param: "page",
+    max_limit: Some(10000u32),
+    items: "items",
+    total: Some("count"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(r: GetTicketsByUserResponse) -> bk_runtime::pagination::PageData<UserTicket> {
+    let total = Some(r.count);
+    bk_runtime::pagination::PageData::new(r.items, total)
+}
 /// Parameters of `get_tickets_by_user` ([`GetTicketsByUser`]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GetTicketsByUserRequest {
@@ -85,6 +98,7 @@ pub struct GetTicketsByUserRequest {
 pub struct GetTicketsByUser {
     client: bk_runtime::Client,
     request: GetTicketsByUserRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTicketsByUser {
     /// Starts a call; required parameters are arguments.
@@ -105,6 +119,7 @@ impl GetTicketsByUser {
                 page: None,
                 page_size: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -112,7 +127,11 @@ impl GetTicketsByUser {
         client: bk_runtime::Client,
         request: GetTicketsByUserRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only tickets of services in this catalogue.
     pub fn catalog_id(mut self, value: i64) -> Self {
@@ -160,6 +179,11 @@ impl GetTicketsByUser {
     pub fn request(&self) -> &GetTicketsByUserRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/itsm/get_tickets_by_user/` · idempotent (retried on transient failures) · paged by page/page_size, at most 10000 per page
@@ -168,7 +192,60 @@ impl GetTicketsByUser {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetTicketsByUserResponse`].
     pub async fn send(self) -> Result<GetTicketsByUserResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<GetTicketsByUserResponse, UserTicket> {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<UserTicket> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<UserTicket> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<GetTicketsByUserResponse, UserTicket> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// Which of the user's tickets to list.

@@ -79,6 +79,7 @@ pub struct ImportServiceRequest {
 pub struct ImportService {
     client: bk_runtime::Client,
     request: ImportServiceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ImportService {
     /// Starts a call; required parameters are arguments.
@@ -111,6 +112,7 @@ impl ImportService {
                 project_key: project_key.into(),
                 workflow: workflow,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -118,7 +120,11 @@ impl ImportService {
         client: bk_runtime::Client,
         request: ImportServiceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Service description.
     pub fn desc(mut self, value: impl Into<String>) -> Self {
@@ -134,6 +140,11 @@ impl ImportService {
     pub fn request(&self) -> &ImportServiceRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/itsm/import_service/` · not idempotent (never retried once sent)
@@ -142,7 +153,7 @@ impl ImportService {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ImportServiceResponse`].
     pub async fn send(self) -> Result<ImportServiceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `import_service` response.

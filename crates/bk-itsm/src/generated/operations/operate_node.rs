@@ -70,6 +70,7 @@ pub struct OperateNodeRequest {
 pub struct OperateNode {
     client: bk_runtime::Client,
     request: OperateNodeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl OperateNode {
     /// Starts a call; required parameters are arguments.
@@ -92,6 +93,7 @@ impl OperateNode {
                 processors: None,
                 action_message: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -99,7 +101,11 @@ impl OperateNode {
         client: bk_runtime::Client,
         request: OperateNodeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Approval form values (TRANSITION only).
     pub fn fields(mut self, value: Vec<crate::generated::types::Field>) -> Self {
@@ -128,6 +134,11 @@ impl OperateNode {
     pub fn request(&self) -> &OperateNodeRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/itsm/operate_node/` · not idempotent (never retried once sent)
@@ -136,8 +147,8 @@ impl OperateNode {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`OperateNodeResponse`].
     pub async fn send(self) -> Result<OperateNodeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `operate_node` response.
-pub type OperateNodeResponse = serde_json::Value;
+pub type OperateNodeResponse = bk_runtime::NoData;

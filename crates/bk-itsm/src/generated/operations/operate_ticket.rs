@@ -51,6 +51,7 @@ pub struct OperateTicketRequest {
 pub struct OperateTicket {
     client: bk_runtime::Client,
     request: OperateTicketRequest,
+    options: bk_runtime::CallOptions,
 }
 impl OperateTicket {
     /// Starts a call; required parameters are arguments.
@@ -68,6 +69,7 @@ impl OperateTicket {
                 action_type: action_type,
                 action_message: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -75,7 +77,11 @@ impl OperateTicket {
         client: bk_runtime::Client,
         request: OperateTicketRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Remark for the action; needed for SUSPEND and TERMINATE.
     pub fn action_message(mut self, value: impl Into<String>) -> Self {
@@ -86,6 +92,11 @@ impl OperateTicket {
     pub fn request(&self) -> &OperateTicketRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/itsm/operate_ticket/` · not idempotent (never retried once sent)
@@ -94,8 +105,8 @@ impl OperateTicket {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`OperateTicketResponse`].
     pub async fn send(self) -> Result<OperateTicketResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `operate_ticket` response.
-pub type OperateTicketResponse = serde_json::Value;
+pub type OperateTicketResponse = bk_runtime::NoData;

@@ -42,6 +42,7 @@ pub struct TicketApprovalResultRequest {
 pub struct TicketApprovalResult {
     client: bk_runtime::Client,
     request: TicketApprovalResultRequest,
+    options: bk_runtime::CallOptions,
 }
 impl TicketApprovalResult {
     /// Starts a call; required parameters are arguments.
@@ -51,6 +52,7 @@ impl TicketApprovalResult {
             request: TicketApprovalResultRequest {
                 sn: sn,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -58,11 +60,20 @@ impl TicketApprovalResult {
         client: bk_runtime::Client,
         request: TicketApprovalResultRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &TicketApprovalResultRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -72,7 +83,7 @@ impl TicketApprovalResult {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`TicketApprovalResultResponse`].
     pub async fn send(self) -> Result<TicketApprovalResultResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `ticket_approval_result` response.

@@ -45,6 +45,7 @@ pub struct TokenVerifyRequest {
 pub struct TokenVerify {
     client: bk_runtime::Client,
     request: TokenVerifyRequest,
+    options: bk_runtime::CallOptions,
 }
 impl TokenVerify {
     /// Starts a call; required parameters are arguments.
@@ -54,6 +55,7 @@ impl TokenVerify {
             request: TokenVerifyRequest {
                 token: token.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -61,11 +63,20 @@ impl TokenVerify {
         client: bk_runtime::Client,
         request: TokenVerifyRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &TokenVerifyRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -75,7 +86,7 @@ impl TokenVerify {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`TokenVerifyResponse`].
     pub async fn send(self) -> Result<TokenVerifyResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `token_verify` response.

@@ -82,6 +82,7 @@ pub struct UpdateServiceRequest {
 pub struct UpdateService {
     client: bk_runtime::Client,
     request: UpdateServiceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateService {
     /// Starts a call; required parameters are arguments.
@@ -116,6 +117,7 @@ impl UpdateService {
                 project_key: project_key.into(),
                 workflow: workflow,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -123,7 +125,11 @@ impl UpdateService {
         client: bk_runtime::Client,
         request: UpdateServiceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Service description.
     pub fn desc(mut self, value: impl Into<String>) -> Self {
@@ -139,6 +145,11 @@ impl UpdateService {
     pub fn request(&self) -> &UpdateServiceRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/itsm/update_service/` · not idempotent (never retried once sent)
@@ -147,7 +158,7 @@ impl UpdateService {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateServiceResponse`].
     pub async fn send(self) -> Result<UpdateServiceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_service` response.

@@ -54,6 +54,7 @@ pub struct ExecuteJobRequest {
 pub struct ExecuteJob {
     client: bk_runtime::Client,
     request: ExecuteJobRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ExecuteJob {
     /// Starts a call; required parameters are arguments.
@@ -66,11 +67,16 @@ impl ExecuteJob {
                 global_vars: None,
                 bk_callback_url: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: ExecuteJobRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Global variable values for this run.
     pub fn global_vars(
@@ -89,6 +95,11 @@ impl ExecuteJob {
     pub fn request(&self) -> &ExecuteJobRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/job/execute_job/` · not idempotent (never retried once sent)
@@ -97,7 +108,7 @@ impl ExecuteJob {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ExecuteJobResponse`].
     pub async fn send(self) -> Result<ExecuteJobResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `execute_job` response.

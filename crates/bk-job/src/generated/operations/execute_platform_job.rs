@@ -57,6 +57,7 @@ pub struct ExecutePlatformJobRequest {
 pub struct ExecutePlatformJob {
     client: bk_runtime::Client,
     request: ExecutePlatformJobRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ExecutePlatformJob {
     /// Starts a call; required parameters are arguments.
@@ -75,6 +76,7 @@ impl ExecutePlatformJob {
                 steps: None,
                 bk_callback_url: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -82,7 +84,11 @@ impl ExecutePlatformJob {
         client: bk_runtime::Client,
         request: ExecutePlatformJobRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Steps to run, with optional overrides; all steps when absent.
     pub fn steps(mut self, value: Vec<PlatformJobStep>) -> Self {
@@ -98,6 +104,11 @@ impl ExecutePlatformJob {
     pub fn request(&self) -> &ExecutePlatformJobRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/job/execute_platform_job/` · not idempotent (never retried once sent)
@@ -106,7 +117,7 @@ impl ExecutePlatformJob {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ExecutePlatformJobResponse`].
     pub async fn send(self) -> Result<ExecutePlatformJobResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `execute_platform_job` response.

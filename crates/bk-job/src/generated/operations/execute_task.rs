@@ -36,6 +36,7 @@ pub struct ExecuteTaskRequest {}
 pub struct ExecuteTask {
     client: bk_runtime::Client,
     request: ExecuteTaskRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ExecuteTask {
     /// Starts a call; required parameters are arguments.
@@ -43,6 +44,7 @@ impl ExecuteTask {
         Self {
             client,
             request: ExecuteTaskRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -50,11 +52,20 @@ impl ExecuteTask {
         client: bk_runtime::Client,
         request: ExecuteTaskRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &ExecuteTaskRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -64,7 +75,7 @@ impl ExecuteTask {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ExecuteTaskResponse`].
     pub async fn send(self) -> Result<ExecuteTaskResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `execute_task` response (untyped: the spec gives no schema).

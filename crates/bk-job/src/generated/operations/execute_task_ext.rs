@@ -36,6 +36,7 @@ pub struct ExecuteTaskExtRequest {}
 pub struct ExecuteTaskExt {
     client: bk_runtime::Client,
     request: ExecuteTaskExtRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ExecuteTaskExt {
     /// Starts a call; required parameters are arguments.
@@ -43,6 +44,7 @@ impl ExecuteTaskExt {
         Self {
             client,
             request: ExecuteTaskExtRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -50,11 +52,20 @@ impl ExecuteTaskExt {
         client: bk_runtime::Client,
         request: ExecuteTaskExtRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &ExecuteTaskExtRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -64,7 +75,7 @@ impl ExecuteTaskExt {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ExecuteTaskExtResponse`].
     pub async fn send(self) -> Result<ExecuteTaskExtResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `execute_task_ext` response (untyped: the spec gives no schema).

@@ -102,6 +102,7 @@ pub struct FastExecuteScriptRequest {
 pub struct FastExecuteScript {
     client: bk_runtime::Client,
     request: FastExecuteScriptRequest,
+    options: bk_runtime::CallOptions,
 }
 impl FastExecuteScript {
     /// Starts a call; required parameters are arguments.
@@ -127,6 +128,7 @@ impl FastExecuteScript {
                 target_server: None,
                 bk_callback_url: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -134,7 +136,11 @@ impl FastExecuteScript {
         client: bk_runtime::Client,
         request: FastExecuteScriptRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Id of a stored script to run.
     pub fn script_id(mut self, value: i64) -> Self {
@@ -209,6 +215,11 @@ impl FastExecuteScript {
     pub fn request(&self) -> &FastExecuteScriptRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/job/fast_execute_script/` · not idempotent (never retried once sent)
@@ -217,7 +228,7 @@ impl FastExecuteScript {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`FastExecuteScriptResponse`].
     pub async fn send(self) -> Result<FastExecuteScriptResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `fast_execute_script` response.

@@ -89,6 +89,7 @@ pub struct FastPushFileRequest {
 pub struct FastPushFile {
     client: bk_runtime::Client,
     request: FastPushFileRequest,
+    options: bk_runtime::CallOptions,
 }
 impl FastPushFile {
     /// Starts a call; required parameters are arguments.
@@ -114,6 +115,7 @@ impl FastPushFile {
                 target_server: None,
                 bk_callback_url: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -121,7 +123,11 @@ impl FastPushFile {
         client: bk_runtime::Client,
         request: FastPushFileRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Timeout in seconds.
     ///
@@ -167,6 +173,11 @@ impl FastPushFile {
     pub fn request(&self) -> &FastPushFileRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/job/fast_push_file/` · not idempotent (never retried once sent)
@@ -175,7 +186,7 @@ impl FastPushFile {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`FastPushFileResponse`].
     pub async fn send(self) -> Result<FastPushFileResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `fast_push_file` response.

@@ -36,6 +36,7 @@ pub struct GetCronRequest {}
 pub struct GetCron {
     client: bk_runtime::Client,
     request: GetCronRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetCron {
     /// Starts a call; required parameters are arguments.
@@ -43,15 +44,25 @@ impl GetCron {
         Self {
             client,
             request: GetCronRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: GetCronRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetCronRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -61,7 +72,7 @@ impl GetCron {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetCronResponse`].
     pub async fn send(self) -> Result<GetCronResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_cron` response (untyped: the spec gives no schema).

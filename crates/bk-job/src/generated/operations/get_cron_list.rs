@@ -13,6 +13,19 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `get_cron_list` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLength,
+    param: "start",
+    max_limit: None,
+    items: "",
+    total: None,
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(r: GetCronListResponse) -> bk_runtime::pagination::PageData<CronInfo> {
+    let total = None;
+    bk_runtime::pagination::PageData::new(r, total)
+}
 /// Parameters of `get_cron_list` ([`GetCronList`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct GetCronListRequest {
@@ -91,6 +104,7 @@ pub struct GetCronListRequest {
 pub struct GetCronList {
     client: bk_runtime::Client,
     request: GetCronListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetCronList {
     /// Starts a call; required parameters are arguments.
@@ -111,6 +125,7 @@ impl GetCronList {
                 start: None,
                 length: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -118,7 +133,11 @@ impl GetCronList {
         client: bk_runtime::Client,
         request: GetCronListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Cron job name to match.
     pub fn cron_name(mut self, value: impl Into<String>) -> Self {
@@ -183,6 +202,11 @@ impl GetCronList {
     pub fn request(&self) -> &GetCronListRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/job/get_cron_list/` · idempotent (retried on transient failures) · paged by start/length
@@ -191,7 +215,60 @@ impl GetCronList {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetCronListResponse`].
     pub async fn send(self) -> Result<GetCronListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<GetCronListResponse, CronInfo> {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<CronInfo> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<CronInfo> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<GetCronListResponse, CronInfo> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `data` of a successful `get_cron_list` response.

@@ -46,6 +46,7 @@ pub struct GetJobDetailRequest {
 pub struct GetJobDetail {
     client: bk_runtime::Client,
     request: GetJobDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetJobDetail {
     /// Starts a call; required parameters are arguments.
@@ -56,6 +57,7 @@ impl GetJobDetail {
                 bk_biz_id: bk_biz_id,
                 bk_job_id: bk_job_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -63,11 +65,20 @@ impl GetJobDetail {
         client: bk_runtime::Client,
         request: GetJobDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetJobDetailRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -77,7 +88,7 @@ impl GetJobDetail {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetJobDetailResponse`].
     pub async fn send(self) -> Result<GetJobDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `JobVar` object (the spec gives no description).

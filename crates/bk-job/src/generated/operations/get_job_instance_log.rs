@@ -46,6 +46,7 @@ pub struct GetJobInstanceLogRequest {
 pub struct GetJobInstanceLog {
     client: bk_runtime::Client,
     request: GetJobInstanceLogRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetJobInstanceLog {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +61,7 @@ impl GetJobInstanceLog {
                 bk_biz_id: bk_biz_id,
                 job_instance_id: job_instance_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,11 +69,20 @@ impl GetJobInstanceLog {
         client: bk_runtime::Client,
         request: GetJobInstanceLogRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetJobInstanceLogRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -81,7 +92,7 @@ impl GetJobInstanceLog {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetJobInstanceLogResponse`].
     pub async fn send(self) -> Result<GetJobInstanceLogResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_job_instance_log` response.

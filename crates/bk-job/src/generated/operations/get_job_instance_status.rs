@@ -47,6 +47,7 @@ pub struct GetJobInstanceStatusRequest {
 pub struct GetJobInstanceStatus {
     client: bk_runtime::Client,
     request: GetJobInstanceStatusRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetJobInstanceStatus {
     /// Starts a call; required parameters are arguments.
@@ -61,6 +62,7 @@ impl GetJobInstanceStatus {
                 bk_biz_id: bk_biz_id,
                 job_instance_id: job_instance_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -68,11 +70,20 @@ impl GetJobInstanceStatus {
         client: bk_runtime::Client,
         request: GetJobInstanceStatusRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetJobInstanceStatusRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -82,7 +93,7 @@ impl GetJobInstanceStatus {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetJobInstanceStatusResponse`].
     pub async fn send(self) -> Result<GetJobInstanceStatusResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The job instance.

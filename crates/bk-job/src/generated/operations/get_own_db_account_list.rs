@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `get_own_db_account_list` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLength,
+    param: "start",
+    max_limit: None,
+    items: "",
+    total: None,
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: GetOwnDbAccountListResponse,
+) -> bk_runtime::pagination::PageData<DbAccount> {
+    let total = None;
+    bk_runtime::pagination::PageData::new(r, total)
+}
 /// Parameters of `get_own_db_account_list` ([`GetOwnDbAccountList`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct GetOwnDbAccountListRequest {
@@ -55,6 +70,7 @@ pub struct GetOwnDbAccountListRequest {
 pub struct GetOwnDbAccountList {
     client: bk_runtime::Client,
     request: GetOwnDbAccountListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetOwnDbAccountList {
     /// Starts a call; required parameters are arguments.
@@ -66,6 +82,7 @@ impl GetOwnDbAccountList {
                 start: None,
                 length: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -73,7 +90,11 @@ impl GetOwnDbAccountList {
         client: bk_runtime::Client,
         request: GetOwnDbAccountListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Offset of the first record.
     ///
@@ -93,6 +114,11 @@ impl GetOwnDbAccountList {
     pub fn request(&self) -> &GetOwnDbAccountListRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/job/get_own_db_account_list/` · idempotent (retried on transient failures) · paged by start/length
@@ -101,7 +127,60 @@ impl GetOwnDbAccountList {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetOwnDbAccountListResponse`].
     pub async fn send(self) -> Result<GetOwnDbAccountListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<GetOwnDbAccountListResponse, DbAccount> {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<DbAccount> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<DbAccount> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<GetOwnDbAccountListResponse, DbAccount> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `data` of a successful `get_own_db_account_list` response.

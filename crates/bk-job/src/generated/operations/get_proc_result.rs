@@ -47,6 +47,7 @@ pub struct GetProcResultRequest {
 pub struct GetProcResult {
     client: bk_runtime::Client,
     request: GetProcResultRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetProcResult {
     /// Starts a call; required parameters are arguments.
@@ -61,6 +62,7 @@ impl GetProcResult {
                 bk_biz_id: bk_biz_id,
                 bk_gse_taskid: bk_gse_taskid.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -68,11 +70,20 @@ impl GetProcResult {
         client: bk_runtime::Client,
         request: GetProcResultRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetProcResultRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -82,7 +93,7 @@ impl GetProcResult {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetProcResultResponse`].
     pub async fn send(self) -> Result<GetProcResultResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `ProcResult` object (the spec gives no description).

@@ -45,6 +45,7 @@ pub struct GetScriptDetailRequest {
 pub struct GetScriptDetail {
     client: bk_runtime::Client,
     request: GetScriptDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetScriptDetail {
     /// Starts a call; required parameters are arguments.
@@ -55,6 +56,7 @@ impl GetScriptDetail {
                 bk_biz_id: None,
                 id: id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -62,7 +64,11 @@ impl GetScriptDetail {
         client: bk_runtime::Client,
         request: GetScriptDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Business id; not needed for a public script.
     pub fn bk_biz_id(mut self, value: i64) -> Self {
@@ -73,6 +79,11 @@ impl GetScriptDetail {
     pub fn request(&self) -> &GetScriptDetailRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/job/get_script_detail/` · idempotent (retried on transient failures)
@@ -81,7 +92,7 @@ impl GetScriptDetail {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetScriptDetailResponse`].
     pub async fn send(self) -> Result<GetScriptDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_script_detail` response.

@@ -36,6 +36,7 @@ pub struct GetTaskRequest {}
 pub struct GetTask {
     client: bk_runtime::Client,
     request: GetTaskRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTask {
     /// Starts a call; required parameters are arguments.
@@ -43,15 +44,25 @@ impl GetTask {
         Self {
             client,
             request: GetTaskRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: GetTaskRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetTaskRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -61,7 +72,7 @@ impl GetTask {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetTaskResponse`].
     pub async fn send(self) -> Result<GetTaskResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_task` response (untyped: the spec gives no schema).

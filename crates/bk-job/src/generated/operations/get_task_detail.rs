@@ -36,6 +36,7 @@ pub struct GetTaskDetailRequest {}
 pub struct GetTaskDetail {
     client: bk_runtime::Client,
     request: GetTaskDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTaskDetail {
     /// Starts a call; required parameters are arguments.
@@ -43,6 +44,7 @@ impl GetTaskDetail {
         Self {
             client,
             request: GetTaskDetailRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -50,11 +52,20 @@ impl GetTaskDetail {
         client: bk_runtime::Client,
         request: GetTaskDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetTaskDetailRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -64,7 +75,7 @@ impl GetTaskDetail {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetTaskDetailResponse`].
     pub async fn send(self) -> Result<GetTaskDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_task_detail` response (untyped: the spec gives no schema).

@@ -44,6 +44,7 @@ pub struct ImportJobRequest {
 pub struct ImportJob {
     client: bk_runtime::Client,
     request: ImportJobRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ImportJob {
     /// Starts a call; required parameters are arguments.
@@ -58,15 +59,25 @@ impl ImportJob {
                 bk_biz_id: bk_biz_id,
                 params: params,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: ImportJobRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &ImportJobRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -76,7 +87,7 @@ impl ImportJob {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ImportJobResponse`].
     pub async fn send(self) -> Result<ImportJobResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `import_job` response.

@@ -52,6 +52,7 @@ pub struct ManageProcRequest {
 pub struct ManageProc {
     client: bk_runtime::Client,
     request: ManageProcRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ManageProc {
     /// Starts a call; required parameters are arguments.
@@ -68,15 +69,25 @@ impl ManageProc {
                 op_type: op_type,
                 process_infos: process_infos,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: ManageProcRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &ManageProcRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -86,7 +97,7 @@ impl ManageProc {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ManageProcResponse`].
     pub async fn send(self) -> Result<ManageProcResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `manage_proc` response.

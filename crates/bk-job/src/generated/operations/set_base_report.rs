@@ -74,6 +74,7 @@ pub struct SetBaseReportRequest {
 pub struct SetBaseReport {
     client: bk_runtime::Client,
     request: SetBaseReportRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SetBaseReport {
     /// Starts a call; required parameters are arguments.
@@ -104,6 +105,7 @@ impl SetBaseReport {
                 iptables_id: iptables_id,
                 ip_list: ip_list,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -111,11 +113,20 @@ impl SetBaseReport {
         client: bk_runtime::Client,
         request: SetBaseReportRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &SetBaseReportRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -125,7 +136,7 @@ impl SetBaseReport {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SetBaseReportResponse`].
     pub async fn send(self) -> Result<SetBaseReportResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `set_base_report` response.

@@ -47,6 +47,7 @@ pub struct UpdateCronStatusRequest {
 pub struct UpdateCronStatus {
     client: bk_runtime::Client,
     request: UpdateCronStatusRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateCronStatus {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl UpdateCronStatus {
                 cron_status: cron_status,
                 cron_id: cron_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,11 +72,20 @@ impl UpdateCronStatus {
         client: bk_runtime::Client,
         request: UpdateCronStatusRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &UpdateCronStatusRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -84,7 +95,7 @@ impl UpdateCronStatus {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateCronStatusResponse`].
     pub async fn send(self) -> Result<UpdateCronStatusResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_cron_status` response.

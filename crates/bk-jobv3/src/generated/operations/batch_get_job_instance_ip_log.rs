@@ -64,6 +64,7 @@ pub struct BatchGetJobInstanceIpLogRequest {
 pub struct BatchGetJobInstanceIpLog {
     client: bk_runtime::Client,
     request: BatchGetJobInstanceIpLogRequest,
+    options: bk_runtime::CallOptions,
 }
 impl BatchGetJobInstanceIpLog {
     /// Starts a call; required parameters are arguments.
@@ -84,6 +85,7 @@ impl BatchGetJobInstanceIpLog {
                 host_id_list: None,
                 ip_list: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -91,7 +93,11 @@ impl BatchGetJobInstanceIpLog {
         client: bk_runtime::Client,
         request: BatchGetJobInstanceIpLogRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// CMDB ids of the hosts.
     pub fn host_id_list(mut self, value: Vec<i64>) -> Self {
@@ -107,6 +113,11 @@ impl BatchGetJobInstanceIpLog {
     pub fn request(&self) -> &BatchGetJobInstanceIpLogRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/jobv3/batch_get_job_instance_ip_log/` · idempotent (retried on transient failures)
@@ -117,7 +128,7 @@ impl BatchGetJobInstanceIpLog {
     pub async fn send(
         self,
     ) -> Result<BatchGetJobInstanceIpLogResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `ScriptTaskLog` object (the spec gives no description).

@@ -41,6 +41,7 @@ pub struct CallbackProtocolRequest {}
 pub struct CallbackProtocol {
     client: bk_runtime::Client,
     request: CallbackProtocolRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CallbackProtocol {
     /// Starts a call; required parameters are arguments.
@@ -48,6 +49,7 @@ impl CallbackProtocol {
         Self {
             client,
             request: CallbackProtocolRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -55,11 +57,20 @@ impl CallbackProtocol {
         client: bk_runtime::Client,
         request: CallbackProtocolRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &CallbackProtocolRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -69,8 +80,8 @@ impl CallbackProtocol {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CallbackProtocolResponse`].
     pub async fn send(self) -> Result<CallbackProtocolResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `callback_protocol` response (untyped: the spec gives no schema).
-pub type CallbackProtocolResponse = serde_json::Value;
+/// The `data` of a successful `callback_protocol` response.
+pub type CallbackProtocolResponse = bk_runtime::NoData;

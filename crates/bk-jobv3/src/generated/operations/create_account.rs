@@ -70,6 +70,7 @@ pub struct CreateAccountRequest {
 pub struct CreateAccount {
     client: bk_runtime::Client,
     request: CreateAccountRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateAccount {
     /// Starts a call; required parameters are arguments.
@@ -93,6 +94,7 @@ impl CreateAccount {
                 alias: None,
                 description: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -100,7 +102,11 @@ impl CreateAccount {
         client: bk_runtime::Client,
         request: CreateAccountRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Password of a Windows system account.
     ///
@@ -123,6 +129,11 @@ impl CreateAccount {
     pub fn request(&self) -> &CreateAccountRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/jobv3/create_account/` · not idempotent (never retried once sent)
@@ -131,7 +142,7 @@ impl CreateAccount {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateAccountResponse`].
     pub async fn send(self) -> Result<CreateAccountResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_account` response.

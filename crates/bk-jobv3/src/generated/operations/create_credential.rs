@@ -82,6 +82,7 @@ pub struct CreateCredentialRequest {
 pub struct CreateCredential {
     client: bk_runtime::Client,
     request: CreateCredentialRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateCredential {
     /// Starts a call; required parameters are arguments.
@@ -105,6 +106,7 @@ impl CreateCredential {
                 credential_username: None,
                 credential_password: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -112,7 +114,11 @@ impl CreateCredential {
         client: bk_runtime::Client,
         request: CreateCredentialRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Credential description.
     pub fn description(mut self, value: impl Into<String>) -> Self {
@@ -149,6 +155,11 @@ impl CreateCredential {
     pub fn request(&self) -> &CreateCredentialRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/jobv3/create_credential/` · not idempotent (never retried once sent)
@@ -157,7 +168,7 @@ impl CreateCredential {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateCredentialResponse`].
     pub async fn send(self) -> Result<CreateCredentialResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_credential` response.

@@ -55,6 +55,7 @@ pub struct CreateDangerousRuleRequest {
 pub struct CreateDangerousRule {
     client: bk_runtime::Client,
     request: CreateDangerousRuleRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateDangerousRule {
     /// Starts a call; required parameters are arguments.
@@ -73,6 +74,7 @@ impl CreateDangerousRule {
                 description: description.into(),
                 action: action,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -80,11 +82,20 @@ impl CreateDangerousRule {
         client: bk_runtime::Client,
         request: CreateDangerousRuleRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &CreateDangerousRuleRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -94,7 +105,7 @@ impl CreateDangerousRule {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateDangerousRuleResponse`].
     pub async fn send(self) -> Result<CreateDangerousRuleResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_dangerous_rule` response.

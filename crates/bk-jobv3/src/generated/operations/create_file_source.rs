@@ -69,6 +69,7 @@ pub struct CreateFileSourceRequest {
 pub struct CreateFileSource {
     client: bk_runtime::Client,
     request: CreateFileSourceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateFileSource {
     /// Starts a call; required parameters are arguments.
@@ -93,6 +94,7 @@ impl CreateFileSource {
                 credential_id: None,
                 file_prefix: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -100,7 +102,11 @@ impl CreateFileSource {
         client: bk_runtime::Client,
         request: CreateFileSourceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Id of the credential the file source uses.
     pub fn credential_id(mut self, value: impl Into<String>) -> Self {
@@ -118,6 +124,11 @@ impl CreateFileSource {
     pub fn request(&self) -> &CreateFileSourceRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/jobv3/create_file_source/` · not idempotent (never retried once sent)
@@ -126,7 +137,7 @@ impl CreateFileSource {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateFileSourceResponse`].
     pub async fn send(self) -> Result<CreateFileSourceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_file_source` response.

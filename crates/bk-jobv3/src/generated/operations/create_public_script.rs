@@ -63,6 +63,7 @@ pub struct CreatePublicScriptRequest {
 pub struct CreatePublicScript {
     client: bk_runtime::Client,
     request: CreatePublicScriptRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreatePublicScript {
     /// Starts a call; required parameters are arguments.
@@ -83,6 +84,7 @@ impl CreatePublicScript {
                 version: version.into(),
                 version_desc: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -90,7 +92,11 @@ impl CreatePublicScript {
         client: bk_runtime::Client,
         request: CreatePublicScriptRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Script description.
     pub fn description(mut self, value: impl Into<String>) -> Self {
@@ -106,6 +112,11 @@ impl CreatePublicScript {
     pub fn request(&self) -> &CreatePublicScriptRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/jobv3/create_public_script/` · not idempotent (never retried once sent)
@@ -114,7 +125,7 @@ impl CreatePublicScript {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreatePublicScriptResponse`].
     pub async fn send(self) -> Result<CreatePublicScriptResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_public_script` response.

@@ -55,6 +55,7 @@ pub struct CreatePublicScriptVersionRequest {
 pub struct CreatePublicScriptVersion {
     client: bk_runtime::Client,
     request: CreatePublicScriptVersionRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreatePublicScriptVersion {
     /// Starts a call; required parameters are arguments.
@@ -72,6 +73,7 @@ impl CreatePublicScriptVersion {
                 version: version.into(),
                 version_desc: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -79,7 +81,11 @@ impl CreatePublicScriptVersion {
         client: bk_runtime::Client,
         request: CreatePublicScriptVersionRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Description of the version.
     pub fn version_desc(mut self, value: impl Into<String>) -> Self {
@@ -89,6 +95,11 @@ impl CreatePublicScriptVersion {
     /// The request as it will be sent.
     pub fn request(&self) -> &CreatePublicScriptVersionRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -100,7 +111,7 @@ impl CreatePublicScriptVersion {
     pub async fn send(
         self,
     ) -> Result<CreatePublicScriptVersionResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_public_script_version` response.

@@ -68,6 +68,7 @@ pub struct CreateScriptRequest {
 pub struct CreateScript {
     client: bk_runtime::Client,
     request: CreateScriptRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateScript {
     /// Starts a call; required parameters are arguments.
@@ -92,6 +93,7 @@ impl CreateScript {
                 version: version.into(),
                 version_desc: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -99,7 +101,11 @@ impl CreateScript {
         client: bk_runtime::Client,
         request: CreateScriptRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Script description.
     pub fn description(mut self, value: impl Into<String>) -> Self {
@@ -115,6 +121,11 @@ impl CreateScript {
     pub fn request(&self) -> &CreateScriptRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/jobv3/create_script/` · not idempotent (never retried once sent)
@@ -123,7 +134,7 @@ impl CreateScript {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateScriptResponse`].
     pub async fn send(self) -> Result<CreateScriptResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_script` response.

@@ -61,6 +61,7 @@ pub struct CreateScriptVersionRequest {
 pub struct CreateScriptVersion {
     client: bk_runtime::Client,
     request: CreateScriptVersionRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateScriptVersion {
     /// Starts a call; required parameters are arguments.
@@ -82,6 +83,7 @@ impl CreateScriptVersion {
                 version: version.into(),
                 version_desc: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -89,7 +91,11 @@ impl CreateScriptVersion {
         client: bk_runtime::Client,
         request: CreateScriptVersionRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Description of the version.
     pub fn version_desc(mut self, value: impl Into<String>) -> Self {
@@ -100,6 +106,11 @@ impl CreateScriptVersion {
     pub fn request(&self) -> &CreateScriptVersionRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/jobv3/create_script_version/` · not idempotent (never retried once sent)
@@ -108,7 +119,7 @@ impl CreateScriptVersion {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateScriptVersionResponse`].
     pub async fn send(self) -> Result<CreateScriptVersionResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_script_version` response.

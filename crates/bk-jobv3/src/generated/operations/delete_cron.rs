@@ -49,6 +49,7 @@ pub struct DeleteCronRequest {
 pub struct DeleteCron {
     client: bk_runtime::Client,
     request: DeleteCronRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteCron {
     /// Starts a call; required parameters are arguments.
@@ -65,15 +66,25 @@ impl DeleteCron {
                 bk_scope_id: bk_scope_id.into(),
                 id: id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: DeleteCronRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteCronRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -83,8 +94,8 @@ impl DeleteCron {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteCronResponse`].
     pub async fn send(self) -> Result<DeleteCronResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_cron` response (untyped: the spec gives no schema).
-pub type DeleteCronResponse = serde_json::Value;
+/// The `data` of a successful `delete_cron` response.
+pub type DeleteCronResponse = bk_runtime::NoData;

@@ -43,6 +43,7 @@ pub struct DeleteDangerousRuleRequest {
 pub struct DeleteDangerousRule {
     client: bk_runtime::Client,
     request: DeleteDangerousRuleRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteDangerousRule {
     /// Starts a call; required parameters are arguments.
@@ -52,6 +53,7 @@ impl DeleteDangerousRule {
             request: DeleteDangerousRuleRequest {
                 id: id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -59,11 +61,20 @@ impl DeleteDangerousRule {
         client: bk_runtime::Client,
         request: DeleteDangerousRuleRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteDangerousRuleRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -73,8 +84,8 @@ impl DeleteDangerousRule {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteDangerousRuleResponse`].
     pub async fn send(self) -> Result<DeleteDangerousRuleResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_dangerous_rule` response (untyped: the spec gives no schema).
-pub type DeleteDangerousRuleResponse = serde_json::Value;
+/// The `data` of a successful `delete_dangerous_rule` response.
+pub type DeleteDangerousRuleResponse = bk_runtime::NoData;

@@ -43,6 +43,7 @@ pub struct DeletePublicScriptRequest {
 pub struct DeletePublicScript {
     client: bk_runtime::Client,
     request: DeletePublicScriptRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeletePublicScript {
     /// Starts a call; required parameters are arguments.
@@ -52,6 +53,7 @@ impl DeletePublicScript {
             request: DeletePublicScriptRequest {
                 script_id: script_id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -59,11 +61,20 @@ impl DeletePublicScript {
         client: bk_runtime::Client,
         request: DeletePublicScriptRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeletePublicScriptRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -73,8 +84,8 @@ impl DeletePublicScript {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeletePublicScriptResponse`].
     pub async fn send(self) -> Result<DeletePublicScriptResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_public_script` response (untyped: the spec gives no schema).
-pub type DeletePublicScriptResponse = serde_json::Value;
+/// The `data` of a successful `delete_public_script` response.
+pub type DeletePublicScriptResponse = bk_runtime::NoData;

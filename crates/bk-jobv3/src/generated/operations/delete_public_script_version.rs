@@ -46,6 +46,7 @@ pub struct DeletePublicScriptVersionRequest {
 pub struct DeletePublicScriptVersion {
     client: bk_runtime::Client,
     request: DeletePublicScriptVersionRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeletePublicScriptVersion {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +61,7 @@ impl DeletePublicScriptVersion {
                 script_id: script_id.into(),
                 script_version_id: script_version_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,11 +69,20 @@ impl DeletePublicScriptVersion {
         client: bk_runtime::Client,
         request: DeletePublicScriptVersionRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeletePublicScriptVersionRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -83,8 +94,8 @@ impl DeletePublicScriptVersion {
     pub async fn send(
         self,
     ) -> Result<DeletePublicScriptVersionResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_public_script_version` response (untyped: the spec gives no schema).
-pub type DeletePublicScriptVersionResponse = serde_json::Value;
+/// The `data` of a successful `delete_public_script_version` response.
+pub type DeletePublicScriptVersionResponse = bk_runtime::NoData;

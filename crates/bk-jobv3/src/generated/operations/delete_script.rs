@@ -49,6 +49,7 @@ pub struct DeleteScriptRequest {
 pub struct DeleteScript {
     client: bk_runtime::Client,
     request: DeleteScriptRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteScript {
     /// Starts a call; required parameters are arguments.
@@ -65,6 +66,7 @@ impl DeleteScript {
                 bk_scope_id: bk_scope_id.into(),
                 script_id: script_id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -72,11 +74,20 @@ impl DeleteScript {
         client: bk_runtime::Client,
         request: DeleteScriptRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteScriptRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -86,8 +97,8 @@ impl DeleteScript {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteScriptResponse`].
     pub async fn send(self) -> Result<DeleteScriptResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_script` response (untyped: the spec gives no schema).
-pub type DeleteScriptResponse = serde_json::Value;
+/// The `data` of a successful `delete_script` response.
+pub type DeleteScriptResponse = bk_runtime::NoData;

@@ -52,6 +52,7 @@ pub struct DeleteScriptVersionRequest {
 pub struct DeleteScriptVersion {
     client: bk_runtime::Client,
     request: DeleteScriptVersionRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteScriptVersion {
     /// Starts a call; required parameters are arguments.
@@ -70,6 +71,7 @@ impl DeleteScriptVersion {
                 script_id: script_id.into(),
                 script_version_id: script_version_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -77,11 +79,20 @@ impl DeleteScriptVersion {
         client: bk_runtime::Client,
         request: DeleteScriptVersionRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteScriptVersionRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -91,8 +102,8 @@ impl DeleteScriptVersion {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteScriptVersionResponse`].
     pub async fn send(self) -> Result<DeleteScriptVersionResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_script_version` response (untyped: the spec gives no schema).
-pub type DeleteScriptVersionResponse = serde_json::Value;
+/// The `data` of a successful `delete_script_version` response.
+pub type DeleteScriptVersionResponse = bk_runtime::NoData;

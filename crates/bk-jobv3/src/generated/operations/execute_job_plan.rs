@@ -58,6 +58,7 @@ pub struct ExecuteJobPlanRequest {
 pub struct ExecuteJobPlan {
     client: bk_runtime::Client,
     request: ExecuteJobPlanRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ExecuteJobPlan {
     /// Starts a call; required parameters are arguments.
@@ -76,6 +77,7 @@ impl ExecuteJobPlan {
                 global_var_list: None,
                 callback_url: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -83,7 +85,11 @@ impl ExecuteJobPlan {
         client: bk_runtime::Client,
         request: ExecuteJobPlanRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Global variable values to use for this run.
     pub fn global_var_list(
@@ -102,6 +108,11 @@ impl ExecuteJobPlan {
     pub fn request(&self) -> &ExecuteJobPlanRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/jobv3/execute_job_plan/` · not idempotent (never retried once sent)
@@ -110,7 +121,7 @@ impl ExecuteJobPlan {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ExecuteJobPlanResponse`].
     pub async fn send(self) -> Result<ExecuteJobPlanResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `execute_job_plan` response.

@@ -79,6 +79,7 @@ pub struct FastExecuteSqlRequest {
 pub struct FastExecuteSql {
     client: bk_runtime::Client,
     request: FastExecuteSqlRequest,
+    options: bk_runtime::CallOptions,
 }
 impl FastExecuteSql {
     /// Starts a call; required parameters are arguments.
@@ -101,6 +102,7 @@ impl FastExecuteSql {
                 target_server: None,
                 callback_url: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -108,7 +110,11 @@ impl FastExecuteSql {
         client: bk_runtime::Client,
         request: FastExecuteSqlRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Run this version of a stored SQL script.
     pub fn script_version_id(mut self, value: i64) -> Self {
@@ -148,6 +154,11 @@ impl FastExecuteSql {
     pub fn request(&self) -> &FastExecuteSqlRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/jobv3/fast_execute_sql/` · not idempotent (never retried once sent)
@@ -156,7 +167,7 @@ impl FastExecuteSql {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`FastExecuteSqlResponse`].
     pub async fn send(self) -> Result<FastExecuteSqlResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `fast_execute_sql` response.

@@ -97,6 +97,7 @@ pub struct FastTransferFileRequest {
 pub struct FastTransferFile {
     client: bk_runtime::Client,
     request: FastTransferFileRequest,
+    options: bk_runtime::CallOptions,
 }
 impl FastTransferFile {
     /// Starts a call; required parameters are arguments.
@@ -123,6 +124,7 @@ impl FastTransferFile {
                 target_server: None,
                 callback_url: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -130,7 +132,11 @@ impl FastTransferFile {
         client: bk_runtime::Client,
         request: FastTransferFileRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Alias of the account on the target hosts.
     pub fn account_alias(mut self, value: impl Into<String>) -> Self {
@@ -184,6 +190,11 @@ impl FastTransferFile {
     pub fn request(&self) -> &FastTransferFileRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/jobv3/fast_transfer_file/` · not idempotent (never retried once sent)
@@ -192,7 +203,7 @@ impl FastTransferFile {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`FastTransferFileResponse`].
     pub async fn send(self) -> Result<FastTransferFileResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `fast_transfer_file` response.

@@ -53,6 +53,7 @@ pub struct GenerateLocalFileUploadUrlRequest {
 pub struct GenerateLocalFileUploadUrl {
     client: bk_runtime::Client,
     request: GenerateLocalFileUploadUrlRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GenerateLocalFileUploadUrl {
     /// Starts a call; required parameters are arguments.
@@ -69,6 +70,7 @@ impl GenerateLocalFileUploadUrl {
                 bk_scope_id: bk_scope_id.into(),
                 file_name_list: file_name_list,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -76,11 +78,20 @@ impl GenerateLocalFileUploadUrl {
         client: bk_runtime::Client,
         request: GenerateLocalFileUploadUrlRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GenerateLocalFileUploadUrlRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -92,7 +103,7 @@ impl GenerateLocalFileUploadUrl {
     pub async fn send(
         self,
     ) -> Result<GenerateLocalFileUploadUrlResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `LocalFileUploadTarget` object (the spec gives no description).

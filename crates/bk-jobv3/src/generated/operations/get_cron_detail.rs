@@ -47,6 +47,7 @@ pub struct GetCronDetailRequest {
 pub struct GetCronDetail {
     client: bk_runtime::Client,
     request: GetCronDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetCronDetail {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl GetCronDetail {
                 bk_scope_id: bk_scope_id.into(),
                 id: id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,11 +72,20 @@ impl GetCronDetail {
         client: bk_runtime::Client,
         request: GetCronDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetCronDetailRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -84,7 +95,7 @@ impl GetCronDetail {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetCronDetailResponse`].
     pub async fn send(self) -> Result<GetCronDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_cron_detail` response.

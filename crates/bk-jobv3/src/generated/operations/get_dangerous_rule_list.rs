@@ -56,6 +56,7 @@ pub struct GetDangerousRuleListRequest {
 pub struct GetDangerousRuleList {
     client: bk_runtime::Client,
     request: GetDangerousRuleListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetDangerousRuleList {
     /// Starts a call; required parameters are arguments.
@@ -68,6 +69,7 @@ impl GetDangerousRuleList {
                 description: None,
                 action: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -75,7 +77,11 @@ impl GetDangerousRuleList {
         client: bk_runtime::Client,
         request: GetDangerousRuleListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Expression to match.
     pub fn expression(mut self, value: impl Into<String>) -> Self {
@@ -107,6 +113,11 @@ impl GetDangerousRuleList {
     pub fn request(&self) -> &GetDangerousRuleListRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/jobv3/get_dangerous_rule_list/` · idempotent (retried on transient failures)
@@ -115,7 +126,7 @@ impl GetDangerousRuleList {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetDangerousRuleListResponse`].
     pub async fn send(self) -> Result<GetDangerousRuleListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_dangerous_rule_list` response.

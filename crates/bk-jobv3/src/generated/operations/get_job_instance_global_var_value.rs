@@ -47,6 +47,7 @@ pub struct GetJobInstanceGlobalVarValueRequest {
 pub struct GetJobInstanceGlobalVarValue {
     client: bk_runtime::Client,
     request: GetJobInstanceGlobalVarValueRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetJobInstanceGlobalVarValue {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl GetJobInstanceGlobalVarValue {
                 bk_scope_id: bk_scope_id.into(),
                 job_instance_id: job_instance_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,11 +72,20 @@ impl GetJobInstanceGlobalVarValue {
         client: bk_runtime::Client,
         request: GetJobInstanceGlobalVarValueRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetJobInstanceGlobalVarValueRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -86,7 +97,7 @@ impl GetJobInstanceGlobalVarValue {
     pub async fn send(
         self,
     ) -> Result<GetJobInstanceGlobalVarValueResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `StepInstanceVars` object (the spec gives no description).

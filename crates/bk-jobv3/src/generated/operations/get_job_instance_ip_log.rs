@@ -73,6 +73,7 @@ pub struct GetJobInstanceIpLogRequest {
 pub struct GetJobInstanceIpLog {
     client: bk_runtime::Client,
     request: GetJobInstanceIpLogRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetJobInstanceIpLog {
     /// Starts a call; required parameters are arguments.
@@ -94,6 +95,7 @@ impl GetJobInstanceIpLog {
                 bk_cloud_id: None,
                 ip: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -101,7 +103,11 @@ impl GetJobInstanceIpLog {
         client: bk_runtime::Client,
         request: GetJobInstanceIpLogRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// CMDB id of the host.
     pub fn bk_host_id(mut self, value: i64) -> Self {
@@ -124,6 +130,11 @@ impl GetJobInstanceIpLog {
     pub fn request(&self) -> &GetJobInstanceIpLogRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/jobv3/get_job_instance_ip_log/` · idempotent (retried on transient failures)
@@ -132,7 +143,7 @@ impl GetJobInstanceIpLog {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetJobInstanceIpLogResponse`].
     pub async fn send(self) -> Result<GetJobInstanceIpLogResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_job_instance_ip_log` response.

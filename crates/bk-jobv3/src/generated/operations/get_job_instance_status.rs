@@ -56,6 +56,7 @@ pub struct GetJobInstanceStatusRequest {
 pub struct GetJobInstanceStatus {
     client: bk_runtime::Client,
     request: GetJobInstanceStatusRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetJobInstanceStatus {
     /// Starts a call; required parameters are arguments.
@@ -73,6 +74,7 @@ impl GetJobInstanceStatus {
                 job_instance_id: job_instance_id,
                 return_ip_result: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -80,7 +82,11 @@ impl GetJobInstanceStatus {
         client: bk_runtime::Client,
         request: GetJobInstanceStatusRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Include `step_ip_result_list` for every step.
     ///
@@ -93,6 +99,11 @@ impl GetJobInstanceStatus {
     pub fn request(&self) -> &GetJobInstanceStatusRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/jobv3/get_job_instance_status/` · idempotent (retried on transient failures)
@@ -101,7 +112,7 @@ impl GetJobInstanceStatus {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetJobInstanceStatusResponse`].
     pub async fn send(self) -> Result<GetJobInstanceStatusResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The job instance.

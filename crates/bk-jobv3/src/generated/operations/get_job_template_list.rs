@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `get_job_template_list` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLength,
+    param: "start",
+    max_limit: Some(1000u32),
+    items: "data",
+    total: Some("total"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: GetJobTemplateListResponse,
+) -> bk_runtime::pagination::PageData<JobTemplateSummary> {
+    let total = Some(r.total);
+    bk_runtime::pagination::PageData::new(r.data, total)
+}
 /// Parameters of `get_job_template_list` ([`GetJobTemplateList`]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GetJobTemplateListRequest {
@@ -94,6 +109,7 @@ pub struct GetJobTemplateListRequest {
 pub struct GetJobTemplateList {
     client: bk_runtime::Client,
     request: GetJobTemplateListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetJobTemplateList {
     /// Starts a call; required parameters are arguments.
@@ -117,6 +133,7 @@ impl GetJobTemplateList {
                 start: None,
                 length: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -124,7 +141,11 @@ impl GetJobTemplateList {
         client: bk_runtime::Client,
         request: GetJobTemplateListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only items created by this user.
     pub fn creator(mut self, value: impl Into<String>) -> Self {
@@ -187,6 +208,11 @@ impl GetJobTemplateList {
     pub fn request(&self) -> &GetJobTemplateListRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/jobv3/get_job_template_list/` · idempotent (retried on transient failures) · paged by start/length, at most 1000 per page
@@ -195,7 +221,66 @@ impl GetJobTemplateList {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetJobTemplateListResponse`].
     pub async fn send(self) -> Result<GetJobTemplateListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        GetJobTemplateListResponse,
+        JobTemplateSummary,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<JobTemplateSummary> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<JobTemplateSummary> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        GetJobTemplateListResponse,
+        JobTemplateSummary,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `JobTemplateSummary` object (the spec gives no description).

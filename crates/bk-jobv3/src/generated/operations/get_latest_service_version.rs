@@ -34,6 +34,7 @@ pub struct GetLatestServiceVersionRequest {}
 pub struct GetLatestServiceVersion {
     client: bk_runtime::Client,
     request: GetLatestServiceVersionRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetLatestServiceVersion {
     /// Starts a call; required parameters are arguments.
@@ -41,6 +42,7 @@ impl GetLatestServiceVersion {
         Self {
             client,
             request: GetLatestServiceVersionRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -48,11 +50,20 @@ impl GetLatestServiceVersion {
         client: bk_runtime::Client,
         request: GetLatestServiceVersionRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetLatestServiceVersionRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -64,7 +75,7 @@ impl GetLatestServiceVersion {
     pub async fn send(
         self,
     ) -> Result<GetLatestServiceVersionResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_latest_service_version` response.

@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `get_public_script_list` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::StartLength,
+    param: "start",
+    max_limit: Some(1000u32),
+    items: "data",
+    total: Some("total"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: GetPublicScriptListResponse,
+) -> bk_runtime::pagination::PageData<crate::generated::types::ScriptInfo> {
+    let total = Some(r.total);
+    bk_runtime::pagination::PageData::new(r.data, total)
+}
 /// Parameters of `get_public_script_list` ([`GetPublicScriptList`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct GetPublicScriptListRequest {
@@ -58,6 +73,7 @@ pub struct GetPublicScriptListRequest {
 pub struct GetPublicScriptList {
     client: bk_runtime::Client,
     request: GetPublicScriptListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetPublicScriptList {
     /// Starts a call; required parameters are arguments.
@@ -70,6 +86,7 @@ impl GetPublicScriptList {
                 start: None,
                 length: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -77,7 +94,11 @@ impl GetPublicScriptList {
         client: bk_runtime::Client,
         request: GetPublicScriptListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Part of the script name to match.
     pub fn name(mut self, value: impl Into<String>) -> Self {
@@ -110,6 +131,11 @@ impl GetPublicScriptList {
     pub fn request(&self) -> &GetPublicScriptListRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/jobv3/get_public_script_list/` · idempotent (retried on transient failures) · paged by start/length, at most 1000 per page
@@ -118,7 +144,70 @@ impl GetPublicScriptList {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetPublicScriptListResponse`].
     pub async fn send(self) -> Result<GetPublicScriptListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        GetPublicScriptListResponse,
+        crate::generated::types::ScriptInfo,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(
+        self,
+    ) -> bk_runtime::pagination::Pages<crate::generated::types::ScriptInfo> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(
+        self,
+    ) -> bk_runtime::pagination::Items<crate::generated::types::ScriptInfo> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        GetPublicScriptListResponse,
+        crate::generated::types::ScriptInfo,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `data` of a successful `get_public_script_list` response.

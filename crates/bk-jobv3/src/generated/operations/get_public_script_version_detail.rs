@@ -52,6 +52,7 @@ pub struct GetPublicScriptVersionDetailRequest {
 pub struct GetPublicScriptVersionDetail {
     client: bk_runtime::Client,
     request: GetPublicScriptVersionDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetPublicScriptVersionDetail {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl GetPublicScriptVersionDetail {
                 script_id: None,
                 version: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,7 +72,11 @@ impl GetPublicScriptVersionDetail {
         client: bk_runtime::Client,
         request: GetPublicScriptVersionDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Id of the script version; when given the other lookup fields are ignored.
     pub fn id(mut self, value: i64) -> Self {
@@ -91,6 +97,11 @@ impl GetPublicScriptVersionDetail {
     pub fn request(&self) -> &GetPublicScriptVersionDetailRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/jobv3/get_public_script_version_detail/` · idempotent (retried on transient failures)
@@ -101,7 +112,7 @@ impl GetPublicScriptVersionDetail {
     pub async fn send(
         self,
     ) -> Result<GetPublicScriptVersionDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_public_script_version_detail` response.

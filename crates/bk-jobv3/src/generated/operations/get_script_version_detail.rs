@@ -58,6 +58,7 @@ pub struct GetScriptVersionDetailRequest {
 pub struct GetScriptVersionDetail {
     client: bk_runtime::Client,
     request: GetScriptVersionDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetScriptVersionDetail {
     /// Starts a call; required parameters are arguments.
@@ -75,6 +76,7 @@ impl GetScriptVersionDetail {
                 script_id: None,
                 version: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -82,7 +84,11 @@ impl GetScriptVersionDetail {
         client: bk_runtime::Client,
         request: GetScriptVersionDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Id of the script version; when given the other lookup fields are ignored.
     pub fn id(mut self, value: i64) -> Self {
@@ -103,6 +109,11 @@ impl GetScriptVersionDetail {
     pub fn request(&self) -> &GetScriptVersionDetailRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/jobv3/get_script_version_detail/` · idempotent (retried on transient failures)
@@ -113,7 +124,7 @@ impl GetScriptVersionDetail {
     pub async fn send(
         self,
     ) -> Result<GetScriptVersionDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_script_version_detail` response.

@@ -50,6 +50,7 @@ pub struct OperateJobInstanceRequest {
 pub struct OperateJobInstance {
     client: bk_runtime::Client,
     request: OperateJobInstanceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl OperateJobInstance {
     /// Starts a call; required parameters are arguments.
@@ -68,6 +69,7 @@ impl OperateJobInstance {
                 job_instance_id: job_instance_id,
                 operation_code: operation_code,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -75,11 +77,20 @@ impl OperateJobInstance {
         client: bk_runtime::Client,
         request: OperateJobInstanceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &OperateJobInstanceRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -89,7 +100,7 @@ impl OperateJobInstance {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`OperateJobInstanceResponse`].
     pub async fn send(self) -> Result<OperateJobInstanceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `operate_job_instance` response.

@@ -55,6 +55,7 @@ pub struct OperateStepInstanceRequest {
 pub struct OperateStepInstance {
     client: bk_runtime::Client,
     request: OperateStepInstanceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl OperateStepInstance {
     /// Starts a call; required parameters are arguments.
@@ -75,6 +76,7 @@ impl OperateStepInstance {
                 step_instance_id: step_instance_id,
                 operation_code: operation_code,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -82,11 +84,20 @@ impl OperateStepInstance {
         client: bk_runtime::Client,
         request: OperateStepInstanceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &OperateStepInstanceRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -96,7 +107,7 @@ impl OperateStepInstance {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`OperateStepInstanceResponse`].
     pub async fn send(self) -> Result<OperateStepInstanceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `operate_step_instance` response.

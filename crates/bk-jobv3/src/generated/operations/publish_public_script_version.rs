@@ -46,6 +46,7 @@ pub struct PublishPublicScriptVersionRequest {
 pub struct PublishPublicScriptVersion {
     client: bk_runtime::Client,
     request: PublishPublicScriptVersionRequest,
+    options: bk_runtime::CallOptions,
 }
 impl PublishPublicScriptVersion {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +61,7 @@ impl PublishPublicScriptVersion {
                 script_id: script_id.into(),
                 script_version_id: script_version_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,11 +69,20 @@ impl PublishPublicScriptVersion {
         client: bk_runtime::Client,
         request: PublishPublicScriptVersionRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &PublishPublicScriptVersionRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -83,7 +94,7 @@ impl PublishPublicScriptVersion {
     pub async fn send(
         self,
     ) -> Result<PublishPublicScriptVersionResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `publish_public_script_version` response.

@@ -67,6 +67,7 @@ pub struct PushConfigFileRequest {
 pub struct PushConfigFile {
     client: bk_runtime::Client,
     request: PushConfigFileRequest,
+    options: bk_runtime::CallOptions,
 }
 impl PushConfigFile {
     /// Starts a call; required parameters are arguments.
@@ -90,6 +91,7 @@ impl PushConfigFile {
                 file_list: file_list,
                 target_server: target_server,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -97,7 +99,11 @@ impl PushConfigFile {
         client: bk_runtime::Client,
         request: PushConfigFileRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Custom name of the job instance.
     ///
@@ -110,6 +116,11 @@ impl PushConfigFile {
     pub fn request(&self) -> &PushConfigFileRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/jobv3/push_config_file/` · not idempotent (never retried once sent)
@@ -118,7 +129,7 @@ impl PushConfigFile {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`PushConfigFileResponse`].
     pub async fn send(self) -> Result<PushConfigFileResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `push_config_file` response.

@@ -73,6 +73,7 @@ pub struct SaveCronRequest {
 pub struct SaveCron {
     client: bk_runtime::Client,
     request: SaveCronRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SaveCron {
     /// Starts a call; required parameters are arguments.
@@ -94,11 +95,16 @@ impl SaveCron {
                 execute_time: None,
                 global_var_list: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: SaveCronRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Id of the cron job to update; absent to create one.
     pub fn id(mut self, value: i64) -> Self {
@@ -134,6 +140,11 @@ impl SaveCron {
     pub fn request(&self) -> &SaveCronRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/jobv3/save_cron/` · not idempotent (never retried once sent)
@@ -142,7 +153,7 @@ impl SaveCron {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SaveCronResponse`].
     pub async fn send(self) -> Result<SaveCronResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `save_cron` response.

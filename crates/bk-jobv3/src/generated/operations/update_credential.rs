@@ -85,6 +85,7 @@ pub struct UpdateCredentialRequest {
 pub struct UpdateCredential {
     client: bk_runtime::Client,
     request: UpdateCredentialRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateCredential {
     /// Starts a call; required parameters are arguments.
@@ -108,6 +109,7 @@ impl UpdateCredential {
                 credential_username: None,
                 credential_password: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -115,7 +117,11 @@ impl UpdateCredential {
         client: bk_runtime::Client,
         request: UpdateCredentialRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New credential name.
     pub fn name(mut self, value: impl Into<String>) -> Self {
@@ -162,6 +168,11 @@ impl UpdateCredential {
     pub fn request(&self) -> &UpdateCredentialRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/jobv3/update_credential/` · not idempotent (never retried once sent)
@@ -170,7 +181,7 @@ impl UpdateCredential {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateCredentialResponse`].
     pub async fn send(self) -> Result<UpdateCredentialResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_credential` response.

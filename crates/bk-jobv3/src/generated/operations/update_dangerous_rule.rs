@@ -56,6 +56,7 @@ pub struct UpdateDangerousRuleRequest {
 pub struct UpdateDangerousRule {
     client: bk_runtime::Client,
     request: UpdateDangerousRuleRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateDangerousRule {
     /// Starts a call; required parameters are arguments.
@@ -76,6 +77,7 @@ impl UpdateDangerousRule {
                 description: description.into(),
                 action: action,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -83,11 +85,20 @@ impl UpdateDangerousRule {
         client: bk_runtime::Client,
         request: UpdateDangerousRuleRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &UpdateDangerousRuleRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -97,7 +108,7 @@ impl UpdateDangerousRule {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateDangerousRuleResponse`].
     pub async fn send(self) -> Result<UpdateDangerousRuleResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_dangerous_rule` response.

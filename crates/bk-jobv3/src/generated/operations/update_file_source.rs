@@ -71,6 +71,7 @@ pub struct UpdateFileSourceRequest {
 pub struct UpdateFileSource {
     client: bk_runtime::Client,
     request: UpdateFileSourceRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateFileSource {
     /// Starts a call; required parameters are arguments.
@@ -92,6 +93,7 @@ impl UpdateFileSource {
                 credential_id: None,
                 file_prefix: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -99,7 +101,11 @@ impl UpdateFileSource {
         client: bk_runtime::Client,
         request: UpdateFileSourceRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New display name.
     pub fn alias(mut self, value: impl Into<String>) -> Self {
@@ -135,6 +141,11 @@ impl UpdateFileSource {
     pub fn request(&self) -> &UpdateFileSourceRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/jobv3/update_file_source/` · not idempotent (never retried once sent)
@@ -143,7 +154,7 @@ impl UpdateFileSource {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateFileSourceResponse`].
     pub async fn send(self) -> Result<UpdateFileSourceResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_file_source` response.

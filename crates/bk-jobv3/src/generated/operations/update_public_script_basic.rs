@@ -48,6 +48,7 @@ pub struct UpdatePublicScriptBasicRequest {
 pub struct UpdatePublicScriptBasic {
     client: bk_runtime::Client,
     request: UpdatePublicScriptBasicRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdatePublicScriptBasic {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl UpdatePublicScriptBasic {
                 name: name.into(),
                 description: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,7 +72,11 @@ impl UpdatePublicScriptBasic {
         client: bk_runtime::Client,
         request: UpdatePublicScriptBasicRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New script description.
     pub fn description(mut self, value: impl Into<String>) -> Self {
@@ -80,6 +86,11 @@ impl UpdatePublicScriptBasic {
     /// The request as it will be sent.
     pub fn request(&self) -> &UpdatePublicScriptBasicRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -91,7 +102,7 @@ impl UpdatePublicScriptBasic {
     pub async fn send(
         self,
     ) -> Result<UpdatePublicScriptBasicResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_public_script_basic` response.

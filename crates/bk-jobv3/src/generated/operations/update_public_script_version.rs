@@ -53,6 +53,7 @@ pub struct UpdatePublicScriptVersionRequest {
 pub struct UpdatePublicScriptVersion {
     client: bk_runtime::Client,
     request: UpdatePublicScriptVersionRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdatePublicScriptVersion {
     /// Starts a call; required parameters are arguments.
@@ -70,6 +71,7 @@ impl UpdatePublicScriptVersion {
                 content: content.into(),
                 version_desc: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -77,7 +79,11 @@ impl UpdatePublicScriptVersion {
         client: bk_runtime::Client,
         request: UpdatePublicScriptVersionRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New description of the version.
     pub fn version_desc(mut self, value: impl Into<String>) -> Self {
@@ -87,6 +93,11 @@ impl UpdatePublicScriptVersion {
     /// The request as it will be sent.
     pub fn request(&self) -> &UpdatePublicScriptVersionRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -98,7 +109,7 @@ impl UpdatePublicScriptVersion {
     pub async fn send(
         self,
     ) -> Result<UpdatePublicScriptVersionResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_public_script_version` response.

@@ -54,6 +54,7 @@ pub struct UpdateScriptBasicRequest {
 pub struct UpdateScriptBasic {
     client: bk_runtime::Client,
     request: UpdateScriptBasicRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateScriptBasic {
     /// Starts a call; required parameters are arguments.
@@ -73,6 +74,7 @@ impl UpdateScriptBasic {
                 name: name.into(),
                 description: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -80,7 +82,11 @@ impl UpdateScriptBasic {
         client: bk_runtime::Client,
         request: UpdateScriptBasicRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New script description.
     pub fn description(mut self, value: impl Into<String>) -> Self {
@@ -91,6 +97,11 @@ impl UpdateScriptBasic {
     pub fn request(&self) -> &UpdateScriptBasicRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/jobv3/update_script_basic/` · not idempotent (never retried once sent)
@@ -99,7 +110,7 @@ impl UpdateScriptBasic {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateScriptBasicResponse`].
     pub async fn send(self) -> Result<UpdateScriptBasicResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_script_basic` response.

@@ -59,6 +59,7 @@ pub struct UpdateScriptVersionRequest {
 pub struct UpdateScriptVersion {
     client: bk_runtime::Client,
     request: UpdateScriptVersionRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpdateScriptVersion {
     /// Starts a call; required parameters are arguments.
@@ -80,6 +81,7 @@ impl UpdateScriptVersion {
                 content: content.into(),
                 version_desc: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -87,7 +89,11 @@ impl UpdateScriptVersion {
         client: bk_runtime::Client,
         request: UpdateScriptVersionRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New description of the version.
     pub fn version_desc(mut self, value: impl Into<String>) -> Self {
@@ -98,6 +104,11 @@ impl UpdateScriptVersion {
     pub fn request(&self) -> &UpdateScriptVersionRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/jobv3/update_script_version/` · not idempotent (never retried once sent)
@@ -106,7 +117,7 @@ impl UpdateScriptVersion {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpdateScriptVersionResponse`].
     pub async fn send(self) -> Result<UpdateScriptVersionResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_script_version` response.

@@ -46,6 +46,7 @@ pub struct GetAllUserRequest {
 pub struct GetAllUser {
     client: bk_runtime::Client,
     request: GetAllUserRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetAllUser {
     /// Starts a call; required parameters are arguments.
@@ -53,11 +54,16 @@ impl GetAllUser {
         Self {
             client,
             request: GetAllUserRequest { role: None },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: GetAllUserRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only return users with this role.
     pub fn role(mut self, value: crate::generated::types::LegacyUserRole) -> Self {
@@ -68,6 +74,11 @@ impl GetAllUser {
     pub fn request(&self) -> &GetAllUserRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/bk_login/get_all_user/` · idempotent (retried on transient failures)
@@ -76,7 +87,7 @@ impl GetAllUser {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetAllUserResponse`].
     pub async fn send(self) -> Result<GetAllUserResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_all_user` response.

@@ -42,6 +42,7 @@ pub struct GetAllUsersRequest {
 pub struct GetAllUsers {
     client: bk_runtime::Client,
     request: GetAllUsersRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetAllUsers {
     /// Starts a call; required parameters are arguments.
@@ -51,6 +52,7 @@ impl GetAllUsers {
             request: GetAllUsersRequest {
                 bk_role: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -58,7 +60,11 @@ impl GetAllUsers {
         client: bk_runtime::Client,
         request: GetAllUsersRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only return users that have this role.
     pub fn bk_role(mut self, value: crate::generated::types::UserRole) -> Self {
@@ -69,6 +75,11 @@ impl GetAllUsers {
     pub fn request(&self) -> &GetAllUsersRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/bk_login/get_all_users/` · idempotent (retried on transient failures)
@@ -77,7 +88,7 @@ impl GetAllUsers {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetAllUsersResponse`].
     pub async fn send(self) -> Result<GetAllUsersResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_all_users` response.

@@ -51,6 +51,7 @@ pub struct GetBatchUsersPlatformRoleRequest {
 pub struct GetBatchUsersPlatformRole {
     client: bk_runtime::Client,
     request: GetBatchUsersPlatformRoleRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetBatchUsersPlatformRole {
     /// Starts a call; required parameters are arguments.
@@ -61,6 +62,7 @@ impl GetBatchUsersPlatformRole {
                 bk_username_list: bk_username_list,
                 bk_token: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -68,7 +70,11 @@ impl GetBatchUsersPlatformRole {
         client: bk_runtime::Client,
         request: GetBatchUsersPlatformRoleRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Login ticket; listed by the doc as an optional parameter of its own (it is also an auth argument).
     ///
@@ -81,6 +87,11 @@ impl GetBatchUsersPlatformRole {
     pub fn request(&self) -> &GetBatchUsersPlatformRoleRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/bk_login/get_batch_users_platform_role/` · idempotent (retried on transient failures)
@@ -91,7 +102,7 @@ impl GetBatchUsersPlatformRole {
     pub async fn send(
         self,
     ) -> Result<GetBatchUsersPlatformRoleResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_batch_users_platform_role` response.

@@ -42,6 +42,7 @@ pub struct GetUserRequest {
 pub struct GetUser {
     client: bk_runtime::Client,
     request: GetUserRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetUser {
     /// Starts a call; required parameters are arguments.
@@ -51,11 +52,16 @@ impl GetUser {
             request: GetUserRequest {
                 bk_username: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: GetUserRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Login name to look up; when absent the user identified by the call's credentials is returned.
     pub fn bk_username(mut self, value: impl Into<String>) -> Self {
@@ -66,6 +72,11 @@ impl GetUser {
     pub fn request(&self) -> &GetUserRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/bk_login/get_user/` · idempotent (retried on transient failures)
@@ -74,7 +85,7 @@ impl GetUser {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetUserResponse`].
     pub async fn send(self) -> Result<GetUserResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_user` response.

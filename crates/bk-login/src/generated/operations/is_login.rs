@@ -43,6 +43,7 @@ pub struct IsLoginRequest {
 pub struct IsLogin {
     client: bk_runtime::Client,
     request: IsLoginRequest,
+    options: bk_runtime::CallOptions,
 }
 impl IsLogin {
     /// Starts a call; required parameters are arguments.
@@ -52,15 +53,25 @@ impl IsLogin {
             request: IsLoginRequest {
                 bk_token: bk_token.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: IsLoginRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &IsLoginRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -70,7 +81,7 @@ impl IsLogin {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`IsLoginResponse`].
     pub async fn send(self) -> Result<IsLoginResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `is_login` response.

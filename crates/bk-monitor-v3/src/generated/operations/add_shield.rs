@@ -66,6 +66,7 @@ pub struct AddShieldRequest {
 pub struct AddShield {
     client: bk_runtime::Client,
     request: AddShieldRequest,
+    options: bk_runtime::CallOptions,
 }
 impl AddShield {
     /// Starts a call; required parameters are arguments.
@@ -93,11 +94,16 @@ impl AddShield {
                 notice_config: None,
                 dimension_config: dimension_config,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: AddShieldRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Notice settings; needed when `shield_notice` is true.
     pub fn notice_config(
@@ -111,6 +117,11 @@ impl AddShield {
     pub fn request(&self) -> &AddShieldRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/add_shield/` · not idempotent (never retried once sent)
@@ -119,7 +130,7 @@ impl AddShield {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`AddShieldResponse`].
     pub async fn send(self) -> Result<AddShieldResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `add_shield` response.

@@ -34,6 +34,7 @@ pub struct ApmCreateApplicationRequest {}
 pub struct ApmCreateApplication {
     client: bk_runtime::Client,
     request: ApmCreateApplicationRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ApmCreateApplication {
     /// Starts a call; required parameters are arguments.
@@ -41,6 +42,7 @@ impl ApmCreateApplication {
         Self {
             client,
             request: ApmCreateApplicationRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -48,11 +50,20 @@ impl ApmCreateApplication {
         client: bk_runtime::Client,
         request: ApmCreateApplicationRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &ApmCreateApplicationRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -62,7 +73,7 @@ impl ApmCreateApplication {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ApmCreateApplicationResponse`].
     pub async fn send(self) -> Result<ApmCreateApplicationResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `apm_create_application` response (untyped: the spec gives no schema).

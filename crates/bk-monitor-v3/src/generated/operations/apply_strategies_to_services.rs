@@ -73,6 +73,7 @@ pub struct ApplyStrategiesToServicesRequest {
 pub struct ApplyStrategiesToServices {
     client: bk_runtime::Client,
     request: ApplyStrategiesToServicesRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ApplyStrategiesToServices {
     /// Starts a call; required parameters are arguments.
@@ -94,6 +95,7 @@ impl ApplyStrategiesToServices {
                 notice_group_ids: None,
                 config: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -101,7 +103,11 @@ impl ApplyStrategiesToServices {
         client: bk_runtime::Client,
         request: ApplyStrategiesToServicesRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Business id.
     pub fn bk_biz_id(mut self, value: i64) -> Self {
@@ -132,6 +138,11 @@ impl ApplyStrategiesToServices {
     pub fn request(&self) -> &ApplyStrategiesToServicesRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/apply_strategies_to_services/` · not idempotent (never retried once sent)
@@ -142,11 +153,11 @@ impl ApplyStrategiesToServices {
     pub async fn send(
         self,
     ) -> Result<ApplyStrategiesToServicesResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `apply_strategies_to_services` response (untyped: the spec gives no schema).
-pub type ApplyStrategiesToServicesResponse = serde_json::Value;
+/// The `data` of a successful `apply_strategies_to_services` response.
+pub type ApplyStrategiesToServicesResponse = bk_runtime::NoData;
 /// Kind of strategy group.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ApplyStrategiesToServicesRequestGroupType {

@@ -47,6 +47,7 @@ pub struct AsCodeExportConfigRequest {
 pub struct AsCodeExportConfig {
     client: bk_runtime::Client,
     request: AsCodeExportConfigRequest,
+    options: bk_runtime::CallOptions,
 }
 impl AsCodeExportConfig {
     /// Starts a call; required parameters are arguments.
@@ -57,6 +58,7 @@ impl AsCodeExportConfig {
                 bk_biz_id: bk_biz_id,
                 dashboard_for_external: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -64,7 +66,11 @@ impl AsCodeExportConfig {
         client: bk_runtime::Client,
         request: AsCodeExportConfigRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Whether Grafana dashboards are exported in the external sharing format.
     ///
@@ -77,6 +83,11 @@ impl AsCodeExportConfig {
     pub fn request(&self) -> &AsCodeExportConfigRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/as_code_export_config/` · idempotent (retried on transient failures)
@@ -85,7 +96,7 @@ impl AsCodeExportConfig {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`AsCodeExportConfigResponse`].
     pub async fn send(self) -> Result<AsCodeExportConfigResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `as_code_export_config` response.

@@ -57,6 +57,7 @@ pub struct AsCodeImportConfigRequest {
 pub struct AsCodeImportConfig {
     client: bk_runtime::Client,
     request: AsCodeImportConfigRequest,
+    options: bk_runtime::CallOptions,
 }
 impl AsCodeImportConfig {
     /// Starts a call; required parameters are arguments.
@@ -73,6 +74,7 @@ impl AsCodeImportConfig {
                 bk_biz_id: bk_biz_id,
                 overwrite: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -80,7 +82,11 @@ impl AsCodeImportConfig {
         client: bk_runtime::Client,
         request: AsCodeImportConfigRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Configuration group the files belong to.
     ///
@@ -100,6 +106,11 @@ impl AsCodeImportConfig {
     pub fn request(&self) -> &AsCodeImportConfigRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/as_code_import_config/` · not idempotent (never retried once sent)
@@ -108,8 +119,8 @@ impl AsCodeImportConfig {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`AsCodeImportConfigResponse`].
     pub async fn send(self) -> Result<AsCodeImportConfigResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `as_code_import_config` response (untyped: the spec gives no schema).
-pub type AsCodeImportConfigResponse = serde_json::Value;
+/// The `data` of a successful `as_code_import_config` response.
+pub type AsCodeImportConfigResponse = bk_runtime::NoData;

@@ -44,6 +44,7 @@ pub struct ChangeUptimeCheckTaskStatusRequest {
 pub struct ChangeUptimeCheckTaskStatus {
     client: bk_runtime::Client,
     request: ChangeUptimeCheckTaskStatusRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ChangeUptimeCheckTaskStatus {
     /// Starts a call; required parameters are arguments.
@@ -58,6 +59,7 @@ impl ChangeUptimeCheckTaskStatus {
                 task_id: task_id,
                 status: status,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -65,11 +67,20 @@ impl ChangeUptimeCheckTaskStatus {
         client: bk_runtime::Client,
         request: ChangeUptimeCheckTaskStatusRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &ChangeUptimeCheckTaskStatusRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -81,7 +92,7 @@ impl ChangeUptimeCheckTaskStatus {
     pub async fn send(
         self,
     ) -> Result<ChangeUptimeCheckTaskStatusResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `change_uptime_check_task_status` response.

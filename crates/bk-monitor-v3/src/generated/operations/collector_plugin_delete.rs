@@ -42,6 +42,7 @@ pub struct CollectorPluginDeleteRequest {
 pub struct CollectorPluginDelete {
     client: bk_runtime::Client,
     request: CollectorPluginDeleteRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CollectorPluginDelete {
     /// Starts a call; required parameters are arguments.
@@ -51,6 +52,7 @@ impl CollectorPluginDelete {
             request: CollectorPluginDeleteRequest {
                 plugin_ids: plugin_ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -58,11 +60,20 @@ impl CollectorPluginDelete {
         client: bk_runtime::Client,
         request: CollectorPluginDeleteRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &CollectorPluginDeleteRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -72,7 +83,7 @@ impl CollectorPluginDelete {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CollectorPluginDeleteResponse`].
     pub async fn send(self) -> Result<CollectorPluginDeleteResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `collector_plugin_delete` response.

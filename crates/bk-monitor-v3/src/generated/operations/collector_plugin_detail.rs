@@ -41,6 +41,7 @@ pub struct CollectorPluginDetailRequest {
 pub struct CollectorPluginDetail {
     client: bk_runtime::Client,
     request: CollectorPluginDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CollectorPluginDetail {
     /// Starts a call; required parameters are arguments.
@@ -50,6 +51,7 @@ impl CollectorPluginDetail {
             request: CollectorPluginDetailRequest {
                 plugin_id: plugin_id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -57,11 +59,20 @@ impl CollectorPluginDetail {
         client: bk_runtime::Client,
         request: CollectorPluginDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &CollectorPluginDetailRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -71,7 +82,7 @@ impl CollectorPluginDetail {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CollectorPluginDetailResponse`].
     pub async fn send(self) -> Result<CollectorPluginDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `PluginParam` object (the spec gives no description).

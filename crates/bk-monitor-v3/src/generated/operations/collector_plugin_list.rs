@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `collector_plugin_list` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::PageNumber,
+    param: "page",
+    max_limit: None,
+    items: "list",
+    total: None,
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: CollectorPluginListResponse,
+) -> bk_runtime::pagination::PageData<CollectorPluginSummary> {
+    let total = None;
+    bk_runtime::pagination::PageData::new(r.list.unwrap_or_default(), total)
+}
 /// Parameters of `collector_plugin_list` ([`CollectorPluginList`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct CollectorPluginListRequest {
@@ -74,6 +89,7 @@ pub struct CollectorPluginListRequest {
 pub struct CollectorPluginList {
     client: bk_runtime::Client,
     request: CollectorPluginListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CollectorPluginList {
     /// Starts a call; required parameters are arguments.
@@ -90,6 +106,7 @@ impl CollectorPluginList {
                 page: None,
                 page_size: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -97,7 +114,11 @@ impl CollectorPluginList {
         client: bk_runtime::Client,
         request: CollectorPluginListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Keyword to match.
     pub fn search_key(mut self, value: impl Into<String>) -> Self {
@@ -147,6 +168,11 @@ impl CollectorPluginList {
     pub fn request(&self) -> &CollectorPluginListRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/collector_plugin_list/` · idempotent (retried on transient failures) · paged by page/page_size
@@ -155,7 +181,66 @@ impl CollectorPluginList {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CollectorPluginListResponse`].
     pub async fn send(self) -> Result<CollectorPluginListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        CollectorPluginListResponse,
+        CollectorPluginSummary,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<CollectorPluginSummary> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<CollectorPluginSummary> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        CollectorPluginListResponse,
+        CollectorPluginSummary,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// Category labels.

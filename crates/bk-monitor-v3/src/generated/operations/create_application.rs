@@ -16,25 +16,25 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
 /// Parameters of `create_application` ([`CreateApplication`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct CreateApplicationRequest {
-    /// `bk_biz_id` (integer).
+    /// Business id.
     pub bk_biz_id: i64,
-    /// `app_name` (string).
+    /// Name (English identifier) of the application.
     pub app_name: String,
-    /// `app_alias` (string).
+    /// Display name.
     pub app_alias: String,
-    /// `description` (string).
+    /// Description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// `enabled_profiling` (boolean).
+    /// Whether profiling is enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled_profiling: Option<bool>,
-    /// `enabled_trace` (boolean).
+    /// Whether tracing is enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled_trace: Option<bool>,
-    /// `enabled_metric` (boolean).
+    /// Whether metrics are enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled_metric: Option<bool>,
-    /// `enabled_log` (boolean).
+    /// Whether logs are enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled_log: Option<bool>,
 }
@@ -44,14 +44,14 @@ pub struct CreateApplicationRequest {
 ///
 /// # Parameters
 ///
-/// - `bk_biz_id` (integer, required)
-/// - `app_name` (string, required)
-/// - `app_alias` (string, required)
-/// - `description` (string)
-/// - `enabled_profiling` (boolean)
-/// - `enabled_trace` (boolean)
-/// - `enabled_metric` (boolean)
-/// - `enabled_log` (boolean)
+/// - `bk_biz_id` (integer, required): Business id.
+/// - `app_name` (string, required): Name (English identifier) of the application.
+/// - `app_alias` (string, required): Display name.
+/// - `description` (string): Description.
+/// - `enabled_profiling` (boolean): Whether profiling is enabled.
+/// - `enabled_trace` (boolean): Whether tracing is enabled.
+/// - `enabled_metric` (boolean): Whether metrics are enabled.
+/// - `enabled_log` (boolean): Whether logs are enabled.
 ///
 /// # Example
 ///
@@ -67,6 +67,7 @@ pub struct CreateApplicationRequest {
 pub struct CreateApplication {
     client: bk_runtime::Client,
     request: CreateApplicationRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateApplication {
     /// Starts a call; required parameters are arguments.
@@ -88,6 +89,7 @@ impl CreateApplication {
                 enabled_metric: None,
                 enabled_log: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -95,29 +97,33 @@ impl CreateApplication {
         client: bk_runtime::Client,
         request: CreateApplicationRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
-    /// `description` (string).
+    /// Description.
     pub fn description(mut self, value: impl Into<String>) -> Self {
         self.request.description = Some(value.into());
         self
     }
-    /// `enabled_profiling` (boolean).
+    /// Whether profiling is enabled.
     pub fn enabled_profiling(mut self, value: bool) -> Self {
         self.request.enabled_profiling = Some(value);
         self
     }
-    /// `enabled_trace` (boolean).
+    /// Whether tracing is enabled.
     pub fn enabled_trace(mut self, value: bool) -> Self {
         self.request.enabled_trace = Some(value);
         self
     }
-    /// `enabled_metric` (boolean).
+    /// Whether metrics are enabled.
     pub fn enabled_metric(mut self, value: bool) -> Self {
         self.request.enabled_metric = Some(value);
         self
     }
-    /// `enabled_log` (boolean).
+    /// Whether logs are enabled.
     pub fn enabled_log(mut self, value: bool) -> Self {
         self.request.enabled_log = Some(value);
         self
@@ -125,6 +131,11 @@ impl CreateApplication {
     /// The request as it will be sent.
     pub fn request(&self) -> &CreateApplicationRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -134,7 +145,7 @@ impl CreateApplication {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateApplicationResponse`].
     pub async fn send(self) -> Result<CreateApplicationResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_application` response.

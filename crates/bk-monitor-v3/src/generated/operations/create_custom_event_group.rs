@@ -54,6 +54,7 @@ pub struct CreateCustomEventGroupRequest {
 pub struct CreateCustomEventGroup {
     client: bk_runtime::Client,
     request: CreateCustomEventGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateCustomEventGroup {
     /// Starts a call; required parameters are arguments.
@@ -73,6 +74,7 @@ impl CreateCustomEventGroup {
                 is_platform: None,
                 data_label: data_label.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -80,7 +82,11 @@ impl CreateCustomEventGroup {
         client: bk_runtime::Client,
         request: CreateCustomEventGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Whether the events are platform events.
     pub fn is_platform(mut self, value: bool) -> Self {
@@ -90,6 +96,11 @@ impl CreateCustomEventGroup {
     /// The request as it will be sent.
     pub fn request(&self) -> &CreateCustomEventGroupRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -101,7 +112,7 @@ impl CreateCustomEventGroup {
     pub async fn send(
         self,
     ) -> Result<CreateCustomEventGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_custom_event_group` response.

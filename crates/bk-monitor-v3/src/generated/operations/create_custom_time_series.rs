@@ -80,6 +80,7 @@ pub struct CreateCustomTimeSeriesRequest {
 pub struct CreateCustomTimeSeries {
     client: bk_runtime::Client,
     request: CreateCustomTimeSeriesRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateCustomTimeSeries {
     /// Starts a call; required parameters are arguments.
@@ -104,6 +105,7 @@ impl CreateCustomTimeSeries {
                 desc: None,
                 is_split_measurement: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -111,7 +113,11 @@ impl CreateCustomTimeSeries {
         client: bk_runtime::Client,
         request: CreateCustomTimeSeriesRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Result table id to use.
     pub fn table_id(mut self, value: impl Into<String>) -> Self {
@@ -153,6 +159,11 @@ impl CreateCustomTimeSeries {
     pub fn request(&self) -> &CreateCustomTimeSeriesRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/create_custom_time_series/` · not idempotent (never retried once sent)
@@ -163,7 +174,7 @@ impl CreateCustomTimeSeries {
     pub async fn send(
         self,
     ) -> Result<CreateCustomTimeSeriesResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_custom_time_series` response.

@@ -52,6 +52,7 @@ pub struct CreateUptimeCheckGroupRequest {
 pub struct CreateUptimeCheckGroup {
     client: bk_runtime::Client,
     request: CreateUptimeCheckGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateUptimeCheckGroup {
     /// Starts a call; required parameters are arguments.
@@ -69,6 +70,7 @@ impl CreateUptimeCheckGroup {
                 logo: None,
                 task_id_list: task_id_list,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -76,7 +78,11 @@ impl CreateUptimeCheckGroup {
         client: bk_runtime::Client,
         request: CreateUptimeCheckGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Logo (base64 image data).
     pub fn logo(mut self, value: impl Into<String>) -> Self {
@@ -86,6 +92,11 @@ impl CreateUptimeCheckGroup {
     /// The request as it will be sent.
     pub fn request(&self) -> &CreateUptimeCheckGroupRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -97,7 +108,7 @@ impl CreateUptimeCheckGroup {
     pub async fn send(
         self,
     ) -> Result<CreateUptimeCheckGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_uptime_check_group` response.

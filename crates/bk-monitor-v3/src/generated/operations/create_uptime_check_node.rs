@@ -70,6 +70,7 @@ pub struct CreateUptimeCheckNodeRequest {
 pub struct CreateUptimeCheckNode {
     client: bk_runtime::Client,
     request: CreateUptimeCheckNodeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateUptimeCheckNode {
     /// Starts a call; required parameters are arguments.
@@ -92,6 +93,7 @@ impl CreateUptimeCheckNode {
                 plat_id: plat_id,
                 ip_type: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -99,7 +101,11 @@ impl CreateUptimeCheckNode {
         client: bk_runtime::Client,
         request: CreateUptimeCheckNodeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Location of the node.
     pub fn location(
@@ -132,6 +138,11 @@ impl CreateUptimeCheckNode {
     pub fn request(&self) -> &CreateUptimeCheckNodeRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/create_uptime_check_node/` · not idempotent (never retried once sent)
@@ -140,7 +151,7 @@ impl CreateUptimeCheckNode {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateUptimeCheckNodeResponse`].
     pub async fn send(self) -> Result<CreateUptimeCheckNodeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_uptime_check_node` response.

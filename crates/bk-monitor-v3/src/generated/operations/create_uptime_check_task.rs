@@ -61,6 +61,7 @@ pub struct CreateUptimeCheckTaskRequest {
 pub struct CreateUptimeCheckTask {
     client: bk_runtime::Client,
     request: CreateUptimeCheckTaskRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateUptimeCheckTask {
     /// Starts a call; required parameters are arguments.
@@ -84,6 +85,7 @@ impl CreateUptimeCheckTask {
                 name: name.into(),
                 group_id_list: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -91,7 +93,11 @@ impl CreateUptimeCheckTask {
         client: bk_runtime::Client,
         request: CreateUptimeCheckTaskRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Task groups to add the task to.
     pub fn group_id_list(mut self, value: Vec<i64>) -> Self {
@@ -102,6 +108,11 @@ impl CreateUptimeCheckTask {
     pub fn request(&self) -> &CreateUptimeCheckTaskRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/create_uptime_check_task/` · not idempotent (never retried once sent)
@@ -110,7 +121,7 @@ impl CreateUptimeCheckTask {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateUptimeCheckTaskResponse`].
     pub async fn send(self) -> Result<CreateUptimeCheckTaskResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_uptime_check_task` response.

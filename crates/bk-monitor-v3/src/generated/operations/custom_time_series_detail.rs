@@ -16,14 +16,14 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
 /// Parameters of `custom_time_series_detail` ([`CustomTimeSeriesDetail`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct CustomTimeSeriesDetailRequest {
-    /// `bk_biz_id` (integer).
+    /// Business id.
     pub bk_biz_id: i64,
-    /// `time_series_group_id` (integer).
+    /// Id of the custom time series group.
     pub time_series_group_id: i64,
-    /// `model_only` (boolean).
+    /// Whether to return only the group itself (no metrics).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_only: Option<bool>,
-    /// `with_target` (boolean).
+    /// Whether to include targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub with_target: Option<bool>,
 }
@@ -33,10 +33,10 @@ pub struct CustomTimeSeriesDetailRequest {
 ///
 /// # Parameters
 ///
-/// - `bk_biz_id` (integer, required)
-/// - `time_series_group_id` (integer, required)
-/// - `model_only` (boolean)
-/// - `with_target` (boolean)
+/// - `bk_biz_id` (integer, required): Business id.
+/// - `time_series_group_id` (integer, required): Id of the custom time series group.
+/// - `model_only` (boolean): Whether to return only the group itself (no metrics).
+/// - `with_target` (boolean): Whether to include targets.
 ///
 /// # Example
 ///
@@ -52,6 +52,7 @@ pub struct CustomTimeSeriesDetailRequest {
 pub struct CustomTimeSeriesDetail {
     client: bk_runtime::Client,
     request: CustomTimeSeriesDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CustomTimeSeriesDetail {
     /// Starts a call; required parameters are arguments.
@@ -68,6 +69,7 @@ impl CustomTimeSeriesDetail {
                 model_only: None,
                 with_target: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -75,14 +77,18 @@ impl CustomTimeSeriesDetail {
         client: bk_runtime::Client,
         request: CustomTimeSeriesDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
-    /// `model_only` (boolean).
+    /// Whether to return only the group itself (no metrics).
     pub fn model_only(mut self, value: bool) -> Self {
         self.request.model_only = Some(value);
         self
     }
-    /// `with_target` (boolean).
+    /// Whether to include targets.
     pub fn with_target(mut self, value: bool) -> Self {
         self.request.with_target = Some(value);
         self
@@ -90,6 +96,11 @@ impl CustomTimeSeriesDetail {
     /// The request as it will be sent.
     pub fn request(&self) -> &CustomTimeSeriesDetailRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -101,7 +112,7 @@ impl CustomTimeSeriesDetail {
     pub async fn send(
         self,
     ) -> Result<CustomTimeSeriesDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `CustomTimeSeriesDetailResponseMetricJsonFields` object (the spec gives no description).
@@ -182,7 +193,9 @@ pub struct CustomTimeSeriesDetailResponse {
     /// `scenario_display` (array of string).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario_display: Option<Vec<String>>,
-    /// `access_token` (string).
+    /// Token reporters must send.
+    ///
+    /// secret: redacted in logs
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
     /// `metric_json` (array of [`CustomTimeSeriesDetailResponseMetricJson`]).

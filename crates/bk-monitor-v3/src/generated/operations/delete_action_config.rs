@@ -41,6 +41,7 @@ pub struct DeleteActionConfigRequest {
 pub struct DeleteActionConfig {
     client: bk_runtime::Client,
     request: DeleteActionConfigRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteActionConfig {
     /// Starts a call; required parameters are arguments.
@@ -50,6 +51,7 @@ impl DeleteActionConfig {
             request: DeleteActionConfigRequest {
                 id: id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -57,11 +59,20 @@ impl DeleteActionConfig {
         client: bk_runtime::Client,
         request: DeleteActionConfigRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteActionConfigRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -71,8 +82,8 @@ impl DeleteActionConfig {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteActionConfigResponse`].
     pub async fn send(self) -> Result<DeleteActionConfigResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_action_config` response (untyped: the spec gives no schema).
-pub type DeleteActionConfigResponse = serde_json::Value;
+/// The `data` of a successful `delete_action_config` response.
+pub type DeleteActionConfigResponse = bk_runtime::NoData;

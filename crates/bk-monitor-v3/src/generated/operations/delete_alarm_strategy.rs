@@ -44,6 +44,7 @@ pub struct DeleteAlarmStrategyRequest {
 pub struct DeleteAlarmStrategy {
     client: bk_runtime::Client,
     request: DeleteAlarmStrategyRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteAlarmStrategy {
     /// Starts a call; required parameters are arguments.
@@ -54,6 +55,7 @@ impl DeleteAlarmStrategy {
                 bk_biz_id: bk_biz_id,
                 id: id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -61,11 +63,20 @@ impl DeleteAlarmStrategy {
         client: bk_runtime::Client,
         request: DeleteAlarmStrategyRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteAlarmStrategyRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -75,8 +86,8 @@ impl DeleteAlarmStrategy {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteAlarmStrategyResponse`].
     pub async fn send(self) -> Result<DeleteAlarmStrategyResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_alarm_strategy` response (untyped: the spec gives no schema).
-pub type DeleteAlarmStrategyResponse = serde_json::Value;
+/// The `data` of a successful `delete_alarm_strategy` response.
+pub type DeleteAlarmStrategyResponse = bk_runtime::NoData;

@@ -45,6 +45,7 @@ pub struct DeleteAlarmStrategyV2Request {
 pub struct DeleteAlarmStrategyV2 {
     client: bk_runtime::Client,
     request: DeleteAlarmStrategyV2Request,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteAlarmStrategyV2 {
     /// Starts a call; required parameters are arguments.
@@ -55,6 +56,7 @@ impl DeleteAlarmStrategyV2 {
                 bk_biz_id: bk_biz_id,
                 ids: ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -62,11 +64,20 @@ impl DeleteAlarmStrategyV2 {
         client: bk_runtime::Client,
         request: DeleteAlarmStrategyV2Request,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteAlarmStrategyV2Request {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -76,7 +87,7 @@ impl DeleteAlarmStrategyV2 {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteAlarmStrategyV2Response`].
     pub async fn send(self) -> Result<DeleteAlarmStrategyV2Response, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `delete_alarm_strategy_v2` response.

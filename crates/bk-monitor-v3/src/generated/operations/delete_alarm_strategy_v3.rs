@@ -51,6 +51,7 @@ pub struct DeleteAlarmStrategyV3Request {
 pub struct DeleteAlarmStrategyV3 {
     client: bk_runtime::Client,
     request: DeleteAlarmStrategyV3Request,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteAlarmStrategyV3 {
     /// Starts a call; required parameters are arguments.
@@ -62,6 +63,7 @@ impl DeleteAlarmStrategyV3 {
                 id: None,
                 ids: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -69,7 +71,11 @@ impl DeleteAlarmStrategyV3 {
         client: bk_runtime::Client,
         request: DeleteAlarmStrategyV3Request,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Id of one strategy.
     pub fn id(mut self, value: i64) -> Self {
@@ -85,6 +91,11 @@ impl DeleteAlarmStrategyV3 {
     pub fn request(&self) -> &DeleteAlarmStrategyV3Request {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/delete_alarm_strategy_v3/` · not idempotent (never retried once sent)
@@ -93,7 +104,7 @@ impl DeleteAlarmStrategyV3 {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteAlarmStrategyV3Response`].
     pub async fn send(self) -> Result<DeleteAlarmStrategyV3Response, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `delete_alarm_strategy_v3` response.

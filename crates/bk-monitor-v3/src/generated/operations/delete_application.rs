@@ -46,6 +46,7 @@ pub struct DeleteApplicationRequest {
 pub struct DeleteApplication {
     client: bk_runtime::Client,
     request: DeleteApplicationRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteApplication {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +61,7 @@ impl DeleteApplication {
                 bk_biz_id: bk_biz_id,
                 app_name: app_name.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,11 +69,20 @@ impl DeleteApplication {
         client: bk_runtime::Client,
         request: DeleteApplicationRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteApplicationRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -81,8 +92,8 @@ impl DeleteApplication {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteApplicationResponse`].
     pub async fn send(self) -> Result<DeleteApplicationResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_application` response (untyped: the spec gives no schema).
-pub type DeleteApplicationResponse = serde_json::Value;
+/// The `data` of a successful `delete_application` response.
+pub type DeleteApplicationResponse = bk_runtime::NoData;

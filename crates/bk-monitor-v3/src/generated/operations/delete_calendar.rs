@@ -41,6 +41,7 @@ pub struct DeleteCalendarRequest {
 pub struct DeleteCalendar {
     client: bk_runtime::Client,
     request: DeleteCalendarRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteCalendar {
     /// Starts a call; required parameters are arguments.
@@ -48,6 +49,7 @@ impl DeleteCalendar {
         Self {
             client,
             request: DeleteCalendarRequest { id: id },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -55,11 +57,20 @@ impl DeleteCalendar {
         client: bk_runtime::Client,
         request: DeleteCalendarRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteCalendarRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -69,8 +80,8 @@ impl DeleteCalendar {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteCalendarResponse`].
     pub async fn send(self) -> Result<DeleteCalendarResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_calendar` response (untyped: the spec gives no schema).
-pub type DeleteCalendarResponse = serde_json::Value;
+/// The `data` of a successful `delete_calendar` response.
+pub type DeleteCalendarResponse = bk_runtime::NoData;

@@ -44,6 +44,7 @@ pub struct DeleteCollectConfigRequest {
 pub struct DeleteCollectConfig {
     client: bk_runtime::Client,
     request: DeleteCollectConfigRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteCollectConfig {
     /// Starts a call; required parameters are arguments.
@@ -54,6 +55,7 @@ impl DeleteCollectConfig {
                 bk_biz_id: bk_biz_id,
                 id: id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -61,11 +63,20 @@ impl DeleteCollectConfig {
         client: bk_runtime::Client,
         request: DeleteCollectConfigRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteCollectConfigRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -75,8 +86,8 @@ impl DeleteCollectConfig {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteCollectConfigResponse`].
     pub async fn send(self) -> Result<DeleteCollectConfigResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_collect_config` response (untyped: the spec gives no schema).
-pub type DeleteCollectConfigResponse = serde_json::Value;
+/// The `data` of a successful `delete_collect_config` response.
+pub type DeleteCollectConfigResponse = bk_runtime::NoData;

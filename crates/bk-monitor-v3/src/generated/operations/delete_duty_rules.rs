@@ -47,6 +47,7 @@ pub struct DeleteDutyRulesRequest {
 pub struct DeleteDutyRules {
     client: bk_runtime::Client,
     request: DeleteDutyRulesRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteDutyRules {
     /// Starts a call; required parameters are arguments.
@@ -57,6 +58,7 @@ impl DeleteDutyRules {
                 bk_biz_ids: bk_biz_ids,
                 ids: ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -64,11 +66,20 @@ impl DeleteDutyRules {
         client: bk_runtime::Client,
         request: DeleteDutyRulesRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteDutyRulesRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -78,7 +89,7 @@ impl DeleteDutyRules {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteDutyRulesResponse`].
     pub async fn send(self) -> Result<DeleteDutyRulesResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `delete_duty_rules` response.

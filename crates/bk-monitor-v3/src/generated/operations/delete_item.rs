@@ -57,6 +57,7 @@ pub struct DeleteItemRequest {
 pub struct DeleteItem {
     client: bk_runtime::Client,
     request: DeleteItemRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteItem {
     /// Starts a call; required parameters are arguments.
@@ -77,15 +78,25 @@ impl DeleteItem {
                 repeat: repeat,
                 delete_type: delete_type,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: DeleteItemRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteItemRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -95,11 +106,11 @@ impl DeleteItem {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteItemResponse`].
     pub async fn send(self) -> Result<DeleteItemResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_item` response (untyped: the spec gives no schema).
-pub type DeleteItemResponse = serde_json::Value;
+/// The `data` of a successful `delete_item` response.
+pub type DeleteItemResponse = bk_runtime::NoData;
 /// What to delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DeleteItemRequestDeleteType {

@@ -42,6 +42,7 @@ pub struct DeleteNoticeGroupRequest {
 pub struct DeleteNoticeGroup {
     client: bk_runtime::Client,
     request: DeleteNoticeGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteNoticeGroup {
     /// Starts a call; required parameters are arguments.
@@ -51,6 +52,7 @@ impl DeleteNoticeGroup {
             request: DeleteNoticeGroupRequest {
                 ids: ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -58,11 +60,20 @@ impl DeleteNoticeGroup {
         client: bk_runtime::Client,
         request: DeleteNoticeGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteNoticeGroupRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -72,8 +83,8 @@ impl DeleteNoticeGroup {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteNoticeGroupResponse`].
     pub async fn send(self) -> Result<DeleteNoticeGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_notice_group` response (untyped: the spec gives no schema).
-pub type DeleteNoticeGroupResponse = serde_json::Value;
+/// The `data` of a successful `delete_notice_group` response.
+pub type DeleteNoticeGroupResponse = bk_runtime::NoData;

@@ -47,6 +47,7 @@ pub struct DeleteRuleGroupRequest {
 pub struct DeleteRuleGroup {
     client: bk_runtime::Client,
     request: DeleteRuleGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteRuleGroup {
     /// Starts a call; required parameters are arguments.
@@ -57,6 +58,7 @@ impl DeleteRuleGroup {
                 bk_biz_id: bk_biz_id,
                 group_ids: group_ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -64,11 +66,20 @@ impl DeleteRuleGroup {
         client: bk_runtime::Client,
         request: DeleteRuleGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteRuleGroupRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -78,7 +89,7 @@ impl DeleteRuleGroup {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteRuleGroupResponse`].
     pub async fn send(self) -> Result<DeleteRuleGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `delete_rule_group` response.

@@ -41,6 +41,7 @@ pub struct DeleteUptimeCheckGroupRequest {
 pub struct DeleteUptimeCheckGroup {
     client: bk_runtime::Client,
     request: DeleteUptimeCheckGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteUptimeCheckGroup {
     /// Starts a call; required parameters are arguments.
@@ -50,6 +51,7 @@ impl DeleteUptimeCheckGroup {
             request: DeleteUptimeCheckGroupRequest {
                 group_id: group_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -57,11 +59,20 @@ impl DeleteUptimeCheckGroup {
         client: bk_runtime::Client,
         request: DeleteUptimeCheckGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteUptimeCheckGroupRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -73,7 +84,7 @@ impl DeleteUptimeCheckGroup {
     pub async fn send(
         self,
     ) -> Result<DeleteUptimeCheckGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `delete_uptime_check_group` response.

@@ -44,6 +44,7 @@ pub struct DeleteUptimeCheckNodeRequest {
 pub struct DeleteUptimeCheckNode {
     client: bk_runtime::Client,
     request: DeleteUptimeCheckNodeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteUptimeCheckNode {
     /// Starts a call; required parameters are arguments.
@@ -54,6 +55,7 @@ impl DeleteUptimeCheckNode {
                 bk_biz_id: bk_biz_id,
                 node_id: node_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -61,11 +63,20 @@ impl DeleteUptimeCheckNode {
         client: bk_runtime::Client,
         request: DeleteUptimeCheckNodeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteUptimeCheckNodeRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -75,7 +86,7 @@ impl DeleteUptimeCheckNode {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteUptimeCheckNodeResponse`].
     pub async fn send(self) -> Result<DeleteUptimeCheckNodeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `delete_uptime_check_node` response.

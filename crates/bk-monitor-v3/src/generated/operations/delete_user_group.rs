@@ -46,6 +46,7 @@ pub struct DeleteUserGroupRequest {
 pub struct DeleteUserGroup {
     client: bk_runtime::Client,
     request: DeleteUserGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteUserGroup {
     /// Starts a call; required parameters are arguments.
@@ -56,6 +57,7 @@ impl DeleteUserGroup {
                 bk_biz_ids: bk_biz_ids,
                 ids: ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -63,11 +65,20 @@ impl DeleteUserGroup {
         client: bk_runtime::Client,
         request: DeleteUserGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteUserGroupRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -77,8 +88,8 @@ impl DeleteUserGroup {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteUserGroupResponse`].
     pub async fn send(self) -> Result<DeleteUserGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `delete_user_group` response (untyped: the spec gives no schema).
-pub type DeleteUserGroupResponse = serde_json::Value;
+/// The `data` of a successful `delete_user_group` response.
+pub type DeleteUserGroupResponse = bk_runtime::NoData;

@@ -48,6 +48,7 @@ pub struct DeleteUserGroupsRequest {
 pub struct DeleteUserGroups {
     client: bk_runtime::Client,
     request: DeleteUserGroupsRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DeleteUserGroups {
     /// Starts a call; required parameters are arguments.
@@ -58,6 +59,7 @@ impl DeleteUserGroups {
                 bk_biz_ids: bk_biz_ids,
                 ids: ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -65,11 +67,20 @@ impl DeleteUserGroups {
         client: bk_runtime::Client,
         request: DeleteUserGroupsRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DeleteUserGroupsRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -79,7 +90,7 @@ impl DeleteUserGroups {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DeleteUserGroupsResponse`].
     pub async fn send(self) -> Result<DeleteUserGroupsResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `delete_user_groups` response.

@@ -41,6 +41,7 @@ pub struct DisableShieldRequest {
 pub struct DisableShield {
     client: bk_runtime::Client,
     request: DisableShieldRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DisableShield {
     /// Starts a call; required parameters are arguments.
@@ -48,6 +49,7 @@ impl DisableShield {
         Self {
             client,
             request: DisableShieldRequest { id: id },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -55,11 +57,20 @@ impl DisableShield {
         client: bk_runtime::Client,
         request: DisableShieldRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DisableShieldRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -69,7 +80,7 @@ impl DisableShield {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DisableShieldResponse`].
     pub async fn send(self) -> Result<DisableShieldResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `disable_shield` response.

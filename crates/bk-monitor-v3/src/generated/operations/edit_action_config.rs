@@ -57,6 +57,7 @@ pub struct EditActionConfigRequest {
 pub struct EditActionConfig {
     client: bk_runtime::Client,
     request: EditActionConfigRequest,
+    options: bk_runtime::CallOptions,
 }
 impl EditActionConfig {
     /// Starts a call; required parameters are arguments.
@@ -78,6 +79,7 @@ impl EditActionConfig {
                 desc: None,
                 execute_config: execute_config,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -85,7 +87,11 @@ impl EditActionConfig {
         client: bk_runtime::Client,
         request: EditActionConfigRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Description.
     pub fn desc(mut self, value: impl Into<String>) -> Self {
@@ -96,6 +102,11 @@ impl EditActionConfig {
     pub fn request(&self) -> &EditActionConfigRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/edit_action_config/` · not idempotent (never retried once sent)
@@ -104,7 +115,7 @@ impl EditActionConfig {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`EditActionConfigResponse`].
     pub async fn send(self) -> Result<EditActionConfigResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `edit_action_config` response.

@@ -53,6 +53,7 @@ pub struct EditCalendarRequest {
 pub struct EditCalendar {
     client: bk_runtime::Client,
     request: EditCalendarRequest,
+    options: bk_runtime::CallOptions,
 }
 impl EditCalendar {
     /// Starts a call; required parameters are arguments.
@@ -65,6 +66,7 @@ impl EditCalendar {
                 deep_color: None,
                 light_color: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -72,7 +74,11 @@ impl EditCalendar {
         client: bk_runtime::Client,
         request: EditCalendarRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New name.
     pub fn name(mut self, value: impl Into<String>) -> Self {
@@ -93,6 +99,11 @@ impl EditCalendar {
     pub fn request(&self) -> &EditCalendarRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/edit_calendar/` · not idempotent (never retried once sent)
@@ -101,7 +112,7 @@ impl EditCalendar {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`EditCalendarResponse`].
     pub async fn send(self) -> Result<EditCalendarResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `edit_calendar` response.

@@ -68,6 +68,7 @@ pub struct EditItemRequest {
 pub struct EditItem {
     client: bk_runtime::Client,
     request: EditItemRequest,
+    options: bk_runtime::CallOptions,
 }
 impl EditItem {
     /// Starts a call; required parameters are arguments.
@@ -87,11 +88,16 @@ impl EditItem {
                 repeat: None,
                 change_type: change_type,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: EditItemRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New name.
     pub fn name(mut self, value: impl Into<String>) -> Self {
@@ -126,6 +132,11 @@ impl EditItem {
     pub fn request(&self) -> &EditItemRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/edit_item/` · not idempotent (never retried once sent)
@@ -134,7 +145,7 @@ impl EditItem {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`EditItemResponse`].
     pub async fn send(self) -> Result<EditItemResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `edit_item` response.

@@ -67,6 +67,7 @@ pub struct EditShieldRequest {
 pub struct EditShield {
     client: bk_runtime::Client,
     request: EditShieldRequest,
+    options: bk_runtime::CallOptions,
 }
 impl EditShield {
     /// Starts a call; required parameters are arguments.
@@ -93,11 +94,16 @@ impl EditShield {
                 notice_config: None,
                 level: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: EditShieldRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Notice settings; needed when `shield_notice` is true.
     pub fn notice_config(
@@ -116,6 +122,11 @@ impl EditShield {
     pub fn request(&self) -> &EditShieldRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/edit_shield/` · not idempotent (never retried once sent)
@@ -124,7 +135,7 @@ impl EditShield {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`EditShieldResponse`].
     pub async fn send(self) -> Result<EditShieldResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `edit_shield` response.

@@ -55,6 +55,7 @@ pub struct EditUptimeCheckGroupRequest {
 pub struct EditUptimeCheckGroup {
     client: bk_runtime::Client,
     request: EditUptimeCheckGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl EditUptimeCheckGroup {
     /// Starts a call; required parameters are arguments.
@@ -73,6 +74,7 @@ impl EditUptimeCheckGroup {
                 logo: None,
                 task_id_list: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -80,7 +82,11 @@ impl EditUptimeCheckGroup {
         client: bk_runtime::Client,
         request: EditUptimeCheckGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New logo (base64 image data).
     pub fn logo(mut self, value: impl Into<String>) -> Self {
@@ -96,6 +102,11 @@ impl EditUptimeCheckGroup {
     pub fn request(&self) -> &EditUptimeCheckGroupRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/edit_uptime_check_group/` · not idempotent (never retried once sent)
@@ -104,7 +115,7 @@ impl EditUptimeCheckGroup {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`EditUptimeCheckGroupResponse`].
     pub async fn send(self) -> Result<EditUptimeCheckGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `edit_uptime_check_group` response.

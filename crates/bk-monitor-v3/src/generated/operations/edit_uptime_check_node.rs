@@ -73,6 +73,7 @@ pub struct EditUptimeCheckNodeRequest {
 pub struct EditUptimeCheckNode {
     client: bk_runtime::Client,
     request: EditUptimeCheckNodeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl EditUptimeCheckNode {
     /// Starts a call; required parameters are arguments.
@@ -97,6 +98,7 @@ impl EditUptimeCheckNode {
                 plat_id: plat_id,
                 ip_type: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -104,7 +106,11 @@ impl EditUptimeCheckNode {
         client: bk_runtime::Client,
         request: EditUptimeCheckNodeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Location of the node.
     pub fn location(
@@ -137,6 +143,11 @@ impl EditUptimeCheckNode {
     pub fn request(&self) -> &EditUptimeCheckNodeRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/edit_uptime_check_node/` · not idempotent (never retried once sent)
@@ -145,7 +156,7 @@ impl EditUptimeCheckNode {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`EditUptimeCheckNodeResponse`].
     pub async fn send(self) -> Result<EditUptimeCheckNodeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `edit_uptime_check_node` response.

@@ -64,6 +64,7 @@ pub struct EditUptimeCheckTaskRequest {
 pub struct EditUptimeCheckTask {
     client: bk_runtime::Client,
     request: EditUptimeCheckTaskRequest,
+    options: bk_runtime::CallOptions,
 }
 impl EditUptimeCheckTask {
     /// Starts a call; required parameters are arguments.
@@ -89,6 +90,7 @@ impl EditUptimeCheckTask {
                 name: name.into(),
                 group_id_list: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -96,7 +98,11 @@ impl EditUptimeCheckTask {
         client: bk_runtime::Client,
         request: EditUptimeCheckTaskRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Task groups of the task.
     pub fn group_id_list(mut self, value: Vec<i64>) -> Self {
@@ -107,6 +113,11 @@ impl EditUptimeCheckTask {
     pub fn request(&self) -> &EditUptimeCheckTaskRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/edit_uptime_check_task/` · not idempotent (never retried once sent)
@@ -115,7 +126,7 @@ impl EditUptimeCheckTask {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`EditUptimeCheckTaskResponse`].
     pub async fn send(self) -> Result<EditUptimeCheckTaskResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `edit_uptime_check_task` response.

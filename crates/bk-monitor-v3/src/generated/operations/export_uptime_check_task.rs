@@ -55,6 +55,7 @@ pub struct ExportUptimeCheckTaskRequest {
 pub struct ExportUptimeCheckTask {
     client: bk_runtime::Client,
     request: ExportUptimeCheckTaskRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ExportUptimeCheckTask {
     /// Starts a call; required parameters are arguments.
@@ -67,6 +68,7 @@ impl ExportUptimeCheckTask {
                 task_ids: None,
                 node_conf_needed: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -74,7 +76,11 @@ impl ExportUptimeCheckTask {
         client: bk_runtime::Client,
         request: ExportUptimeCheckTaskRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only export tasks of this protocol.
     pub fn protocol(mut self, value: ExportUptimeCheckTaskRequestProtocol) -> Self {
@@ -100,6 +106,11 @@ impl ExportUptimeCheckTask {
     pub fn request(&self) -> &ExportUptimeCheckTaskRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/monitor_v3/export_uptime_check_task/` · idempotent (retried on transient failures)
@@ -108,7 +119,7 @@ impl ExportUptimeCheckTask {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ExportUptimeCheckTaskResponse`].
     pub async fn send(self) -> Result<ExportUptimeCheckTaskResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `export_uptime_check_task` response.

@@ -48,6 +48,7 @@ pub struct GetCalendarRequest {
 pub struct GetCalendar {
     client: bk_runtime::Client,
     request: GetCalendarRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetCalendar {
     /// Starts a call; required parameters are arguments.
@@ -58,6 +59,7 @@ impl GetCalendar {
                 id: None,
                 name: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -65,7 +67,11 @@ impl GetCalendar {
         client: bk_runtime::Client,
         request: GetCalendarRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Id of the calendar.
     pub fn id(mut self, value: i64) -> Self {
@@ -81,6 +87,11 @@ impl GetCalendar {
     pub fn request(&self) -> &GetCalendarRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/get_calendar/` · idempotent (retried on transient failures)
@@ -89,7 +100,7 @@ impl GetCalendar {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetCalendarResponse`].
     pub async fn send(self) -> Result<GetCalendarResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_calendar` response.

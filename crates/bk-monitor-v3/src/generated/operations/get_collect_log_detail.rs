@@ -51,6 +51,7 @@ pub struct GetCollectLogDetailRequest {
 pub struct GetCollectLogDetail {
     client: bk_runtime::Client,
     request: GetCollectLogDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetCollectLogDetail {
     /// Starts a call; required parameters are arguments.
@@ -68,6 +69,7 @@ impl GetCollectLogDetail {
                 instance_id: instance_id.into(),
                 task_id: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -75,7 +77,11 @@ impl GetCollectLogDetail {
         client: bk_runtime::Client,
         request: GetCollectLogDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Id of the deployment task.
     pub fn task_id(mut self, value: i64) -> Self {
@@ -86,6 +92,11 @@ impl GetCollectLogDetail {
     pub fn request(&self) -> &GetCollectLogDetailRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/get_collect_log_detail/` · idempotent (retried on transient failures)
@@ -94,7 +105,7 @@ impl GetCollectLogDetail {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetCollectLogDetailResponse`].
     pub async fn send(self) -> Result<GetCollectLogDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_collect_log_detail` response.

@@ -16,9 +16,9 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
 /// Parameters of `get_collect_status` ([`GetCollectStatus`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct GetCollectStatusRequest {
-    /// `id` (integer).
+    /// Id of the collection config.
     pub id: i64,
-    /// `diff` (boolean).
+    /// Whether to show only the difference from the previous deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<bool>,
 }
@@ -28,8 +28,8 @@ pub struct GetCollectStatusRequest {
 ///
 /// # Parameters
 ///
-/// - `id` (integer, required)
-/// - `diff` (boolean)
+/// - `id` (integer, required): Id of the collection config.
+/// - `diff` (boolean): Whether to show only the difference from the previous deployment.
 ///
 /// # Example
 ///
@@ -45,6 +45,7 @@ pub struct GetCollectStatusRequest {
 pub struct GetCollectStatus {
     client: bk_runtime::Client,
     request: GetCollectStatusRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetCollectStatus {
     /// Starts a call; required parameters are arguments.
@@ -55,6 +56,7 @@ impl GetCollectStatus {
                 id: id,
                 diff: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -62,9 +64,13 @@ impl GetCollectStatus {
         client: bk_runtime::Client,
         request: GetCollectStatusRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
-    /// `diff` (boolean).
+    /// Whether to show only the difference from the previous deployment.
     pub fn diff(mut self, value: bool) -> Self {
         self.request.diff = Some(value);
         self
@@ -72,6 +78,11 @@ impl GetCollectStatus {
     /// The request as it will be sent.
     pub fn request(&self) -> &GetCollectStatusRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -81,7 +92,7 @@ impl GetCollectStatus {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetCollectStatusResponse`].
     pub async fn send(self) -> Result<GetCollectStatusResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `GetCollectStatusResponseConfigInfo` object (the spec gives no description).

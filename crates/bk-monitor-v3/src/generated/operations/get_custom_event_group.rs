@@ -16,16 +16,16 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
 /// Parameters of `get_custom_event_group` ([`GetCustomEventGroup`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct GetCustomEventGroupRequest {
-    /// `bk_event_group_id` (integer).
+    /// Id of the event group.
     pub bk_event_group_id: i64,
-    /// `time_range` (string).
+    /// Time range like `2025-01-20 13:41:51 -- 2025-01-20 14:41:51`.
     pub time_range: String,
-    /// `need_refresh` (boolean).
+    /// Whether to refresh the event statistics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub need_refresh: Option<bool>,
-    /// `bk_biz_id` (integer).
+    /// Business id.
     pub bk_biz_id: i64,
-    /// `event_infos_limit` (integer).
+    /// Maximum number of events to return.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_infos_limit: Option<i64>,
 }
@@ -35,11 +35,11 @@ pub struct GetCustomEventGroupRequest {
 ///
 /// # Parameters
 ///
-/// - `bk_event_group_id` (integer, required)
-/// - `time_range` (string, required)
-/// - `need_refresh` (boolean)
-/// - `bk_biz_id` (integer, required)
-/// - `event_infos_limit` (integer)
+/// - `bk_event_group_id` (integer, required): Id of the event group.
+/// - `time_range` (string, required): Time range like `2025-01-20 13:41:51 -- 2025-01-20 14:41:51`.
+/// - `need_refresh` (boolean): Whether to refresh the event statistics.
+/// - `bk_biz_id` (integer, required): Business id.
+/// - `event_infos_limit` (integer): Maximum number of events to return.
 ///
 /// # Example
 ///
@@ -55,6 +55,7 @@ pub struct GetCustomEventGroupRequest {
 pub struct GetCustomEventGroup {
     client: bk_runtime::Client,
     request: GetCustomEventGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetCustomEventGroup {
     /// Starts a call; required parameters are arguments.
@@ -73,6 +74,7 @@ impl GetCustomEventGroup {
                 bk_biz_id: bk_biz_id,
                 event_infos_limit: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -80,14 +82,18 @@ impl GetCustomEventGroup {
         client: bk_runtime::Client,
         request: GetCustomEventGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
-    /// `need_refresh` (boolean).
+    /// Whether to refresh the event statistics.
     pub fn need_refresh(mut self, value: bool) -> Self {
         self.request.need_refresh = Some(value);
         self
     }
-    /// `event_infos_limit` (integer).
+    /// Maximum number of events to return.
     pub fn event_infos_limit(mut self, value: i64) -> Self {
         self.request.event_infos_limit = Some(value);
         self
@@ -95,6 +101,11 @@ impl GetCustomEventGroup {
     /// The request as it will be sent.
     pub fn request(&self) -> &GetCustomEventGroupRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -104,7 +115,7 @@ impl GetCustomEventGroup {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetCustomEventGroupResponse`].
     pub async fn send(self) -> Result<GetCustomEventGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `GetCustomEventGroupResponseEventInfoList` object (the spec gives no description).
@@ -199,7 +210,9 @@ pub struct GetCustomEventGroupResponse {
     /// `scenario_display` (array of string).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario_display: Option<Vec<String>>,
-    /// `access_token` (string).
+    /// Token reporters must send.
+    ///
+    /// secret: redacted in logs
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
 }

@@ -44,6 +44,7 @@ pub struct GetDashboardDetailRequest {
 pub struct GetDashboardDetail {
     client: bk_runtime::Client,
     request: GetDashboardDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetDashboardDetail {
     /// Starts a call; required parameters are arguments.
@@ -58,6 +59,7 @@ impl GetDashboardDetail {
                 bk_biz_id: bk_biz_id,
                 dashboard_uid: dashboard_uid.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -65,11 +67,20 @@ impl GetDashboardDetail {
         client: bk_runtime::Client,
         request: GetDashboardDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetDashboardDetailRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -79,7 +90,7 @@ impl GetDashboardDetail {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetDashboardDetailResponse`].
     pub async fn send(self) -> Result<GetDashboardDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_dashboard_detail` response.

@@ -41,6 +41,7 @@ pub struct GetDashboardDirectoryTreeRequest {
 pub struct GetDashboardDirectoryTree {
     client: bk_runtime::Client,
     request: GetDashboardDirectoryTreeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetDashboardDirectoryTree {
     /// Starts a call; required parameters are arguments.
@@ -50,6 +51,7 @@ impl GetDashboardDirectoryTree {
             request: GetDashboardDirectoryTreeRequest {
                 bk_biz_id: bk_biz_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -57,11 +59,20 @@ impl GetDashboardDirectoryTree {
         client: bk_runtime::Client,
         request: GetDashboardDirectoryTreeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetDashboardDirectoryTreeRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -73,7 +84,7 @@ impl GetDashboardDirectoryTree {
     pub async fn send(
         self,
     ) -> Result<GetDashboardDirectoryTreeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_dashboard_directory_tree` response.

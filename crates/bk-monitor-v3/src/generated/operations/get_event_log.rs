@@ -41,6 +41,7 @@ pub struct GetEventLogRequest {
 pub struct GetEventLog {
     client: bk_runtime::Client,
     request: GetEventLogRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetEventLog {
     /// Starts a call; required parameters are arguments.
@@ -50,6 +51,7 @@ impl GetEventLog {
             request: GetEventLogRequest {
                 id: id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -57,11 +59,20 @@ impl GetEventLog {
         client: bk_runtime::Client,
         request: GetEventLogRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetEventLogRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -71,7 +82,7 @@ impl GetEventLog {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetEventLogResponse`].
     pub async fn send(self) -> Result<GetEventLogResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_event_log` response.

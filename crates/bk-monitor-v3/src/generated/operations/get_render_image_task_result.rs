@@ -41,6 +41,7 @@ pub struct GetRenderImageTaskResultRequest {
 pub struct GetRenderImageTaskResult {
     client: bk_runtime::Client,
     request: GetRenderImageTaskResultRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetRenderImageTaskResult {
     /// Starts a call; required parameters are arguments.
@@ -50,6 +51,7 @@ impl GetRenderImageTaskResult {
             request: GetRenderImageTaskResultRequest {
                 task_id: task_id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -57,11 +59,20 @@ impl GetRenderImageTaskResult {
         client: bk_runtime::Client,
         request: GetRenderImageTaskResultRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetRenderImageTaskResultRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -73,7 +84,7 @@ impl GetRenderImageTaskResult {
     pub async fn send(
         self,
     ) -> Result<GetRenderImageTaskResultResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// State of the task.

@@ -44,6 +44,7 @@ pub struct GetShieldRequest {
 pub struct GetShield {
     client: bk_runtime::Client,
     request: GetShieldRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetShield {
     /// Starts a call; required parameters are arguments.
@@ -54,15 +55,25 @@ impl GetShield {
                 id: id,
                 bk_biz_id: bk_biz_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: GetShieldRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetShieldRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -72,7 +83,7 @@ impl GetShield {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetShieldResponse`].
     pub async fn send(self) -> Result<GetShieldResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_shield` response.

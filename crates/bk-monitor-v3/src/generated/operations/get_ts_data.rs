@@ -49,6 +49,7 @@ pub struct GetTsDataRequest {
 pub struct GetTsData {
     client: bk_runtime::Client,
     request: GetTsDataRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTsData {
     /// Starts a call; required parameters are arguments.
@@ -59,11 +60,16 @@ impl GetTsData {
                 sql: sql.into(),
                 prefer_storage: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: GetTsDataRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Query engine to prefer.
     ///
@@ -76,6 +82,11 @@ impl GetTsData {
     pub fn request(&self) -> &GetTsDataRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/get_ts_data/` · idempotent (retried on transient failures)
@@ -84,7 +95,7 @@ impl GetTsData {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetTsDataResponse`].
     pub async fn send(self) -> Result<GetTsDataResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_ts_data` response.

@@ -61,6 +61,7 @@ pub struct GetUptimeCheckNodeListRequest {
 pub struct GetUptimeCheckNodeList {
     client: bk_runtime::Client,
     request: GetUptimeCheckNodeListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetUptimeCheckNodeList {
     /// Starts a call; required parameters are arguments.
@@ -75,6 +76,7 @@ impl GetUptimeCheckNodeList {
                 plat_id: None,
                 ip_type: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -82,7 +84,11 @@ impl GetUptimeCheckNodeList {
         client: bk_runtime::Client,
         request: GetUptimeCheckNodeListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Filter by CMDB host id.
     pub fn bk_host_id(mut self, value: i64) -> Self {
@@ -113,6 +119,11 @@ impl GetUptimeCheckNodeList {
     pub fn request(&self) -> &GetUptimeCheckNodeListRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/get_uptime_check_node_list/` · idempotent (retried on transient failures)
@@ -123,7 +134,7 @@ impl GetUptimeCheckNodeList {
     pub async fn send(
         self,
     ) -> Result<GetUptimeCheckNodeListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_uptime_check_node_list` response.

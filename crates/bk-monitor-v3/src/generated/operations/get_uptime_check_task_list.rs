@@ -49,6 +49,7 @@ pub struct GetUptimeCheckTaskListRequest {
 pub struct GetUptimeCheckTaskList {
     client: bk_runtime::Client,
     request: GetUptimeCheckTaskListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetUptimeCheckTaskList {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +61,7 @@ impl GetUptimeCheckTaskList {
                 get_available: None,
                 get_task_duration: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,7 +69,11 @@ impl GetUptimeCheckTaskList {
         client: bk_runtime::Client,
         request: GetUptimeCheckTaskListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Whether to compute each task's availability rate.
     pub fn get_available(mut self, value: bool) -> Self {
@@ -83,6 +89,11 @@ impl GetUptimeCheckTaskList {
     pub fn request(&self) -> &GetUptimeCheckTaskListRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/get_uptime_check_task_list/` · idempotent (retried on transient failures)
@@ -93,7 +104,7 @@ impl GetUptimeCheckTaskList {
     pub async fn send(
         self,
     ) -> Result<GetUptimeCheckTaskListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_uptime_check_task_list` response.

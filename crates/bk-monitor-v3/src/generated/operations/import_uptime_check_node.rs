@@ -46,6 +46,7 @@ pub struct ImportUptimeCheckNodeRequest {
 pub struct ImportUptimeCheckNode {
     client: bk_runtime::Client,
     request: ImportUptimeCheckNodeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ImportUptimeCheckNode {
     /// Starts a call; required parameters are arguments.
@@ -59,6 +60,7 @@ impl ImportUptimeCheckNode {
                 bk_biz_id: None,
                 conf_list: conf_list,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -66,7 +68,11 @@ impl ImportUptimeCheckNode {
         client: bk_runtime::Client,
         request: ImportUptimeCheckNodeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Business id.
     pub fn bk_biz_id(mut self, value: i64) -> Self {
@@ -77,6 +83,11 @@ impl ImportUptimeCheckNode {
     pub fn request(&self) -> &ImportUptimeCheckNodeRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/import_uptime_check_node/` · not idempotent (never retried once sent)
@@ -85,7 +96,7 @@ impl ImportUptimeCheckNode {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ImportUptimeCheckNodeResponse`].
     pub async fn send(self) -> Result<ImportUptimeCheckNodeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// Node settings.

@@ -53,6 +53,7 @@ pub struct ItemDetailRequest {
 pub struct ItemDetail {
     client: bk_runtime::Client,
     request: ItemDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ItemDetail {
     /// Starts a call; required parameters are arguments.
@@ -64,11 +65,16 @@ impl ItemDetail {
                 time: time,
                 start_time: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: ItemDetailRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Start time of the detail query.
     ///
@@ -81,6 +87,11 @@ impl ItemDetail {
     pub fn request(&self) -> &ItemDetailRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/item_detail/` · idempotent (retried on transient failures)
@@ -89,7 +100,7 @@ impl ItemDetail {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ItemDetailResponse`].
     pub async fn send(self) -> Result<ItemDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `item_detail` response.

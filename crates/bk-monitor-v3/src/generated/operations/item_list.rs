@@ -60,6 +60,7 @@ pub struct ItemListRequest {
 pub struct ItemList {
     client: bk_runtime::Client,
     request: ItemListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ItemList {
     /// Starts a call; required parameters are arguments.
@@ -78,11 +79,16 @@ impl ItemList {
                 time_zone: None,
                 search_key: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: ItemListRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Time zone; the one the items were created in when omitted.
     pub fn time_zone(mut self, value: impl Into<String>) -> Self {
@@ -98,6 +104,11 @@ impl ItemList {
     pub fn request(&self) -> &ItemListRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/item_list/` · idempotent (retried on transient failures)
@@ -106,7 +117,7 @@ impl ItemList {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ItemListResponse`].
     pub async fn send(self) -> Result<ItemListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `item_list` response.

@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `list_shield` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::PageNumber,
+    param: "page",
+    max_limit: None,
+    items: "shield_list",
+    total: Some("count"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: ListShieldResponse,
+) -> bk_runtime::pagination::PageData<crate::generated::types::Shield> {
+    let total = Some(r.count);
+    bk_runtime::pagination::PageData::new(r.shield_list, total)
+}
 /// Parameters of `list_shield` ([`ListShield`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ListShieldRequest {
@@ -66,6 +81,7 @@ pub struct ListShieldRequest {
 pub struct ListShield {
     client: bk_runtime::Client,
     request: ListShieldRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListShield {
     /// Starts a call; required parameters are arguments.
@@ -79,11 +95,16 @@ impl ListShield {
                 page: None,
                 page_size: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: ListShieldRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Business id; all businesses of the user when omitted.
     pub fn bk_biz_id(mut self, value: i64) -> Self {
@@ -120,6 +141,11 @@ impl ListShield {
     pub fn request(&self) -> &ListShieldRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/list_shield/` · idempotent (retried on transient failures) · paged by page/page_size
@@ -128,7 +154,70 @@ impl ListShield {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ListShieldResponse`].
     pub async fn send(self) -> Result<ListShieldResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        ListShieldResponse,
+        crate::generated::types::Shield,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(
+        self,
+    ) -> bk_runtime::pagination::Pages<crate::generated::types::Shield> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(
+        self,
+    ) -> bk_runtime::pagination::Items<crate::generated::types::Shield> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        ListShieldResponse,
+        crate::generated::types::Shield,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `data` of a successful `list_shield` response.

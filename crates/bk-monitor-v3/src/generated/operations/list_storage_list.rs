@@ -36,6 +36,7 @@ pub struct ListStorageListRequest {}
 pub struct ListStorageList {
     client: bk_runtime::Client,
     request: ListStorageListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListStorageList {
     /// Starts a call; required parameters are arguments.
@@ -43,6 +44,7 @@ impl ListStorageList {
         Self {
             client,
             request: ListStorageListRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -50,11 +52,20 @@ impl ListStorageList {
         client: bk_runtime::Client,
         request: ListStorageListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &ListStorageListRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -64,7 +75,7 @@ impl ListStorageList {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ListStorageListResponse`].
     pub async fn send(self) -> Result<ListStorageListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `list_storage_list` response.

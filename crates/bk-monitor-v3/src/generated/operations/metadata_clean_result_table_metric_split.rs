@@ -49,6 +49,7 @@ pub struct MetadataCleanResultTableMetricSplitRequest {
 pub struct MetadataCleanResultTableMetricSplit {
     client: bk_runtime::Client,
     request: MetadataCleanResultTableMetricSplitRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataCleanResultTableMetricSplit {
     /// Starts a call; required parameters are arguments.
@@ -65,6 +66,7 @@ impl MetadataCleanResultTableMetricSplit {
                 cmdb_level: cmdb_level.into(),
                 operator: operator.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -72,11 +74,20 @@ impl MetadataCleanResultTableMetricSplit {
         client: bk_runtime::Client,
         request: MetadataCleanResultTableMetricSplitRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &MetadataCleanResultTableMetricSplitRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -88,8 +99,8 @@ impl MetadataCleanResultTableMetricSplit {
     pub async fn send(
         self,
     ) -> Result<MetadataCleanResultTableMetricSplitResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `metadata_clean_result_table_metric_split` response (untyped: the spec gives no schema).
-pub type MetadataCleanResultTableMetricSplitResponse = serde_json::Value;
+/// The `data` of a successful `metadata_clean_result_table_metric_split` response.
+pub type MetadataCleanResultTableMetricSplitResponse = bk_runtime::NoData;

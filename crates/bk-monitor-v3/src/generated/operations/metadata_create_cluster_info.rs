@@ -77,6 +77,7 @@ pub struct MetadataCreateClusterInfoRequest {
 pub struct MetadataCreateClusterInfo {
     client: bk_runtime::Client,
     request: MetadataCreateClusterInfoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataCreateClusterInfo {
     /// Starts a call; required parameters are arguments.
@@ -103,6 +104,7 @@ impl MetadataCreateClusterInfo {
                 schema: None,
                 is_ssl_verify: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -110,7 +112,11 @@ impl MetadataCreateClusterInfo {
         client: bk_runtime::Client,
         request: MetadataCreateClusterInfoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Description of the cluster.
     pub fn description(mut self, value: impl Into<String>) -> Self {
@@ -146,6 +152,11 @@ impl MetadataCreateClusterInfo {
     pub fn request(&self) -> &MetadataCreateClusterInfoRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/metadata_create_cluster_info/` · not idempotent (never retried once sent)
@@ -156,7 +167,7 @@ impl MetadataCreateClusterInfo {
     pub async fn send(
         self,
     ) -> Result<MetadataCreateClusterInfoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_create_cluster_info` response.

@@ -77,6 +77,7 @@ pub struct MetadataCreateDataIdRequest {
 pub struct MetadataCreateDataId {
     client: bk_runtime::Client,
     request: MetadataCreateDataIdRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataCreateDataId {
     /// Starts a call; required parameters are arguments.
@@ -102,6 +103,7 @@ impl MetadataCreateDataId {
                 custom_label: None,
                 option: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -109,7 +111,11 @@ impl MetadataCreateDataId {
         client: bk_runtime::Client,
         request: MetadataCreateDataIdRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Id of the message queue cluster to use.
     pub fn mq_cluster(mut self, value: i64) -> Self {
@@ -145,6 +151,11 @@ impl MetadataCreateDataId {
     pub fn request(&self) -> &MetadataCreateDataIdRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/metadata_create_data_id/` · not idempotent (never retried once sent)
@@ -153,7 +164,7 @@ impl MetadataCreateDataId {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`MetadataCreateDataIdResponse`].
     pub async fn send(self) -> Result<MetadataCreateDataIdResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_create_data_id` response.

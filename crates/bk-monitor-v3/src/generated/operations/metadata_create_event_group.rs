@@ -57,6 +57,7 @@ pub struct MetadataCreateEventGroupRequest {
 pub struct MetadataCreateEventGroup {
     client: bk_runtime::Client,
     request: MetadataCreateEventGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataCreateEventGroup {
     /// Starts a call; required parameters are arguments.
@@ -78,6 +79,7 @@ impl MetadataCreateEventGroup {
                 operator: operator.into(),
                 event_info_list: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -85,7 +87,11 @@ impl MetadataCreateEventGroup {
         client: bk_runtime::Client,
         request: MetadataCreateEventGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Events of the group.
     pub fn event_info_list(
@@ -99,6 +105,11 @@ impl MetadataCreateEventGroup {
     pub fn request(&self) -> &MetadataCreateEventGroupRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/metadata_create_event_group/` · not idempotent (never retried once sent)
@@ -109,7 +120,7 @@ impl MetadataCreateEventGroup {
     pub async fn send(
         self,
     ) -> Result<MetadataCreateEventGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_create_event_group` response.

@@ -60,6 +60,7 @@ pub struct MetadataCreateLogGroupRequest {
 pub struct MetadataCreateLogGroup {
     client: bk_runtime::Client,
     request: MetadataCreateLogGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataCreateLogGroup {
     /// Starts a call; required parameters are arguments.
@@ -81,6 +82,7 @@ impl MetadataCreateLogGroup {
                 operator: operator.into(),
                 max_rate: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -88,7 +90,11 @@ impl MetadataCreateLogGroup {
         client: bk_runtime::Client,
         request: MetadataCreateLogGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Maximum report rate; -1 for no limit.
     ///
@@ -101,6 +107,11 @@ impl MetadataCreateLogGroup {
     pub fn request(&self) -> &MetadataCreateLogGroupRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/metadata_create_log_group/` · not idempotent (never retried once sent)
@@ -111,7 +122,7 @@ impl MetadataCreateLogGroup {
     pub async fn send(
         self,
     ) -> Result<MetadataCreateLogGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_create_log_group` response (untyped: the spec gives no schema).

@@ -107,6 +107,7 @@ pub struct MetadataCreateResultTableRequest {
 pub struct MetadataCreateResultTable {
     client: bk_runtime::Client,
     request: MetadataCreateResultTableRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataCreateResultTable {
     /// Starts a call; required parameters are arguments.
@@ -140,6 +141,7 @@ impl MetadataCreateResultTable {
                 option: None,
                 time_alias_name: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -147,7 +149,11 @@ impl MetadataCreateResultTable {
         client: bk_runtime::Client,
         request: MetadataCreateResultTableRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Settings of the default storage; defaults are used when omitted.
     pub fn default_storage_config(
@@ -207,6 +213,11 @@ impl MetadataCreateResultTable {
     pub fn request(&self) -> &MetadataCreateResultTableRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/metadata_create_result_table/` · not idempotent (never retried once sent)
@@ -217,7 +228,7 @@ impl MetadataCreateResultTable {
     pub async fn send(
         self,
     ) -> Result<MetadataCreateResultTableResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// `free` (no fixed schema) or `fixed`.

@@ -47,6 +47,7 @@ pub struct MetadataCreateResultTableMetricSplitRequest {
 pub struct MetadataCreateResultTableMetricSplit {
     client: bk_runtime::Client,
     request: MetadataCreateResultTableMetricSplitRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataCreateResultTableMetricSplit {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl MetadataCreateResultTableMetricSplit {
                 cmdb_level: cmdb_level.into(),
                 operator: operator.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,11 +72,20 @@ impl MetadataCreateResultTableMetricSplit {
         client: bk_runtime::Client,
         request: MetadataCreateResultTableMetricSplitRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &MetadataCreateResultTableMetricSplitRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -86,7 +97,7 @@ impl MetadataCreateResultTableMetricSplit {
     pub async fn send(
         self,
     ) -> Result<MetadataCreateResultTableMetricSplitResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_create_result_table_metric_split` response.

@@ -57,6 +57,7 @@ pub struct MetadataCreateTimeSeriesGroupRequest {
 pub struct MetadataCreateTimeSeriesGroup {
     client: bk_runtime::Client,
     request: MetadataCreateTimeSeriesGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataCreateTimeSeriesGroup {
     /// Starts a call; required parameters are arguments.
@@ -78,6 +79,7 @@ impl MetadataCreateTimeSeriesGroup {
                 operator: operator.into(),
                 metric_info_list: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -85,7 +87,11 @@ impl MetadataCreateTimeSeriesGroup {
         client: bk_runtime::Client,
         request: MetadataCreateTimeSeriesGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Metrics of the group.
     pub fn metric_info_list(mut self, value: Vec<TimeSeriesMetricInput>) -> Self {
@@ -95,6 +101,11 @@ impl MetadataCreateTimeSeriesGroup {
     /// The request as it will be sent.
     pub fn request(&self) -> &MetadataCreateTimeSeriesGroupRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -106,7 +117,7 @@ impl MetadataCreateTimeSeriesGroup {
     pub async fn send(
         self,
     ) -> Result<MetadataCreateTimeSeriesGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_create_time_series_group` response.

@@ -44,6 +44,7 @@ pub struct MetadataDeleteEventGroupRequest {
 pub struct MetadataDeleteEventGroup {
     client: bk_runtime::Client,
     request: MetadataDeleteEventGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataDeleteEventGroup {
     /// Starts a call; required parameters are arguments.
@@ -58,6 +59,7 @@ impl MetadataDeleteEventGroup {
                 event_group_id: event_group_id,
                 operator: operator.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -65,11 +67,20 @@ impl MetadataDeleteEventGroup {
         client: bk_runtime::Client,
         request: MetadataDeleteEventGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &MetadataDeleteEventGroupRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -81,8 +92,8 @@ impl MetadataDeleteEventGroup {
     pub async fn send(
         self,
     ) -> Result<MetadataDeleteEventGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `metadata_delete_event_group` response (untyped: the spec gives no schema).
-pub type MetadataDeleteEventGroupResponse = serde_json::Value;
+/// The `data` of a successful `metadata_delete_event_group` response.
+pub type MetadataDeleteEventGroupResponse = bk_runtime::NoData;

@@ -44,6 +44,7 @@ pub struct MetadataDeleteLogGroupRequest {
 pub struct MetadataDeleteLogGroup {
     client: bk_runtime::Client,
     request: MetadataDeleteLogGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataDeleteLogGroup {
     /// Starts a call; required parameters are arguments.
@@ -58,6 +59,7 @@ impl MetadataDeleteLogGroup {
                 log_group_id: log_group_id,
                 operator: operator.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -65,11 +67,20 @@ impl MetadataDeleteLogGroup {
         client: bk_runtime::Client,
         request: MetadataDeleteLogGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &MetadataDeleteLogGroupRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -81,7 +92,7 @@ impl MetadataDeleteLogGroup {
     pub async fn send(
         self,
     ) -> Result<MetadataDeleteLogGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_delete_log_group` response (untyped: the spec gives no schema).

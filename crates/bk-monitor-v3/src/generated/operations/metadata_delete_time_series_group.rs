@@ -44,6 +44,7 @@ pub struct MetadataDeleteTimeSeriesGroupRequest {
 pub struct MetadataDeleteTimeSeriesGroup {
     client: bk_runtime::Client,
     request: MetadataDeleteTimeSeriesGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataDeleteTimeSeriesGroup {
     /// Starts a call; required parameters are arguments.
@@ -58,6 +59,7 @@ impl MetadataDeleteTimeSeriesGroup {
                 time_series_group_id: time_series_group_id,
                 operator: operator.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -65,11 +67,20 @@ impl MetadataDeleteTimeSeriesGroup {
         client: bk_runtime::Client,
         request: MetadataDeleteTimeSeriesGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &MetadataDeleteTimeSeriesGroupRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -81,8 +92,8 @@ impl MetadataDeleteTimeSeriesGroup {
     pub async fn send(
         self,
     ) -> Result<MetadataDeleteTimeSeriesGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `metadata_delete_time_series_group` response (untyped: the spec gives no schema).
-pub type MetadataDeleteTimeSeriesGroupResponse = serde_json::Value;
+/// The `data` of a successful `metadata_delete_time_series_group` response.
+pub type MetadataDeleteTimeSeriesGroupResponse = bk_runtime::NoData;

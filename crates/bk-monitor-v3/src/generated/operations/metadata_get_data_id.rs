@@ -54,6 +54,7 @@ pub struct MetadataGetDataIdRequest {
 pub struct MetadataGetDataId {
     client: bk_runtime::Client,
     request: MetadataGetDataIdRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataGetDataId {
     /// Starts a call; required parameters are arguments.
@@ -65,6 +66,7 @@ impl MetadataGetDataId {
                 data_name: None,
                 with_rt_info: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -72,7 +74,11 @@ impl MetadataGetDataId {
         client: bk_runtime::Client,
         request: MetadataGetDataIdRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Data id.
     pub fn bk_data_id(mut self, value: i64) -> Self {
@@ -95,6 +101,11 @@ impl MetadataGetDataId {
     pub fn request(&self) -> &MetadataGetDataIdRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/monitor_v3/metadata_get_data_id/` · idempotent (retried on transient failures)
@@ -103,7 +114,7 @@ impl MetadataGetDataId {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`MetadataGetDataIdResponse`].
     pub async fn send(self) -> Result<MetadataGetDataIdResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_get_data_id` response.

@@ -45,6 +45,7 @@ pub struct MetadataGetEventGroupRequest {
 pub struct MetadataGetEventGroup {
     client: bk_runtime::Client,
     request: MetadataGetEventGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataGetEventGroup {
     /// Starts a call; required parameters are arguments.
@@ -55,6 +56,7 @@ impl MetadataGetEventGroup {
                 event_group_id: event_group_id,
                 with_result_table_info: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -62,7 +64,11 @@ impl MetadataGetEventGroup {
         client: bk_runtime::Client,
         request: MetadataGetEventGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Whether to include storage information.
     pub fn with_result_table_info(mut self, value: bool) -> Self {
@@ -73,6 +79,11 @@ impl MetadataGetEventGroup {
     pub fn request(&self) -> &MetadataGetEventGroupRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/monitor_v3/metadata_get_event_group/` · idempotent (retried on transient failures)
@@ -81,7 +92,7 @@ impl MetadataGetEventGroup {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`MetadataGetEventGroupResponse`].
     pub async fn send(self) -> Result<MetadataGetEventGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_get_event_group` response.

@@ -41,6 +41,7 @@ pub struct MetadataGetResultTableRequest {
 pub struct MetadataGetResultTable {
     client: bk_runtime::Client,
     request: MetadataGetResultTableRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataGetResultTable {
     /// Starts a call; required parameters are arguments.
@@ -50,6 +51,7 @@ impl MetadataGetResultTable {
             request: MetadataGetResultTableRequest {
                 table_id: table_id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -57,11 +59,20 @@ impl MetadataGetResultTable {
         client: bk_runtime::Client,
         request: MetadataGetResultTableRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &MetadataGetResultTableRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -73,7 +84,7 @@ impl MetadataGetResultTable {
     pub async fn send(
         self,
     ) -> Result<MetadataGetResultTableResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_get_result_table` response.

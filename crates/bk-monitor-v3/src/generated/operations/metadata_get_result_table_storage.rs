@@ -44,6 +44,7 @@ pub struct MetadataGetResultTableStorageRequest {
 pub struct MetadataGetResultTableStorage {
     client: bk_runtime::Client,
     request: MetadataGetResultTableStorageRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataGetResultTableStorage {
     /// Starts a call; required parameters are arguments.
@@ -58,6 +59,7 @@ impl MetadataGetResultTableStorage {
                 result_table_list: result_table_list.into(),
                 storage_type: storage_type.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -65,11 +67,20 @@ impl MetadataGetResultTableStorage {
         client: bk_runtime::Client,
         request: MetadataGetResultTableStorageRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &MetadataGetResultTableStorageRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -81,7 +92,7 @@ impl MetadataGetResultTableStorage {
     pub async fn send(
         self,
     ) -> Result<MetadataGetResultTableStorageResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_get_result_table_storage` response.

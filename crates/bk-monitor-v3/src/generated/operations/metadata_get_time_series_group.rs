@@ -45,6 +45,7 @@ pub struct MetadataGetTimeSeriesGroupRequest {
 pub struct MetadataGetTimeSeriesGroup {
     client: bk_runtime::Client,
     request: MetadataGetTimeSeriesGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataGetTimeSeriesGroup {
     /// Starts a call; required parameters are arguments.
@@ -55,6 +56,7 @@ impl MetadataGetTimeSeriesGroup {
                 time_series_group_id: time_series_group_id,
                 with_result_table_info: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -62,7 +64,11 @@ impl MetadataGetTimeSeriesGroup {
         client: bk_runtime::Client,
         request: MetadataGetTimeSeriesGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Whether to include storage information.
     pub fn with_result_table_info(mut self, value: bool) -> Self {
@@ -72,6 +78,11 @@ impl MetadataGetTimeSeriesGroup {
     /// The request as it will be sent.
     pub fn request(&self) -> &MetadataGetTimeSeriesGroupRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -83,7 +94,7 @@ impl MetadataGetTimeSeriesGroup {
     pub async fn send(
         self,
     ) -> Result<MetadataGetTimeSeriesGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_get_time_series_group` response.

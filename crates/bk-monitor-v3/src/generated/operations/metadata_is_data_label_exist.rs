@@ -46,6 +46,7 @@ pub struct MetadataIsDataLabelExistRequest {
 pub struct MetadataIsDataLabelExist {
     client: bk_runtime::Client,
     request: MetadataIsDataLabelExistRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataIsDataLabelExist {
     /// Starts a call; required parameters are arguments.
@@ -56,6 +57,7 @@ impl MetadataIsDataLabelExist {
                 data_label: data_label.into(),
                 bk_data_id: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -63,7 +65,11 @@ impl MetadataIsDataLabelExist {
         client: bk_runtime::Client,
         request: MetadataIsDataLabelExistRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Data id whose own result tables are ignored.
     pub fn bk_data_id(mut self, value: i64) -> Self {
@@ -73,6 +79,11 @@ impl MetadataIsDataLabelExist {
     /// The request as it will be sent.
     pub fn request(&self) -> &MetadataIsDataLabelExistRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -84,7 +95,7 @@ impl MetadataIsDataLabelExist {
     pub async fn send(
         self,
     ) -> Result<MetadataIsDataLabelExistResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_is_data_label_exist` response.

@@ -49,6 +49,7 @@ pub struct MetadataListLabelRequest {
 pub struct MetadataListLabel {
     client: bk_runtime::Client,
     request: MetadataListLabelRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataListLabel {
     /// Starts a call; required parameters are arguments.
@@ -65,6 +66,7 @@ impl MetadataListLabel {
                 level: level,
                 include_admin_only: include_admin_only,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -72,11 +74,20 @@ impl MetadataListLabel {
         client: bk_runtime::Client,
         request: MetadataListLabelRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &MetadataListLabelRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -86,7 +97,7 @@ impl MetadataListLabel {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`MetadataListLabelResponse`].
     pub async fn send(self) -> Result<MetadataListLabelResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// Kind of labels to list.

@@ -54,6 +54,7 @@ pub struct MetadataListResultTableRequest {
 pub struct MetadataListResultTable {
     client: bk_runtime::Client,
     request: MetadataListResultTableRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataListResultTable {
     /// Starts a call; required parameters are arguments.
@@ -66,6 +67,7 @@ impl MetadataListResultTable {
                 is_public_include: None,
                 is_config_by_user: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -73,7 +75,11 @@ impl MetadataListResultTable {
         client: bk_runtime::Client,
         request: MetadataListResultTableRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only tables of this type, e.g. `system`.
     pub fn datasource_type(mut self, value: impl Into<String>) -> Self {
@@ -99,6 +105,11 @@ impl MetadataListResultTable {
     pub fn request(&self) -> &MetadataListResultTableRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/monitor_v3/metadata_list_result_table/` · idempotent (retried on transient failures)
@@ -109,7 +120,7 @@ impl MetadataListResultTable {
     pub async fn send(
         self,
     ) -> Result<MetadataListResultTableResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_list_result_table` response.

@@ -34,6 +34,7 @@ pub struct MetadataListTransferClusterRequest {}
 pub struct MetadataListTransferCluster {
     client: bk_runtime::Client,
     request: MetadataListTransferClusterRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataListTransferCluster {
     /// Starts a call; required parameters are arguments.
@@ -42,6 +43,7 @@ impl MetadataListTransferCluster {
             client,
             request: MetadataListTransferClusterRequest {
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -49,11 +51,20 @@ impl MetadataListTransferCluster {
         client: bk_runtime::Client,
         request: MetadataListTransferClusterRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &MetadataListTransferClusterRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -65,7 +76,7 @@ impl MetadataListTransferCluster {
     pub async fn send(
         self,
     ) -> Result<MetadataListTransferClusterResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_list_transfer_cluster` response.

@@ -67,6 +67,7 @@ pub struct MetadataModifyClusterInfoRequest {
 pub struct MetadataModifyClusterInfo {
     client: bk_runtime::Client,
     request: MetadataModifyClusterInfoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataModifyClusterInfo {
     /// Starts a call; required parameters are arguments.
@@ -88,6 +89,7 @@ impl MetadataModifyClusterInfo {
                 schema: None,
                 is_ssl_verify: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -95,7 +97,11 @@ impl MetadataModifyClusterInfo {
         client: bk_runtime::Client,
         request: MetadataModifyClusterInfoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New description.
     pub fn description(mut self, value: impl Into<String>) -> Self {
@@ -126,6 +132,11 @@ impl MetadataModifyClusterInfo {
     pub fn request(&self) -> &MetadataModifyClusterInfoRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/metadata_modify_cluster_info/` · not idempotent (never retried once sent)
@@ -136,7 +147,7 @@ impl MetadataModifyClusterInfo {
     pub async fn send(
         self,
     ) -> Result<MetadataModifyClusterInfoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_modify_cluster_info` response.

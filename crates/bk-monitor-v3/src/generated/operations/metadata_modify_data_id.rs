@@ -60,6 +60,7 @@ pub struct MetadataModifyDataIdRequest {
 pub struct MetadataModifyDataId {
     client: bk_runtime::Client,
     request: MetadataModifyDataIdRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataModifyDataId {
     /// Starts a call; required parameters are arguments.
@@ -78,6 +79,7 @@ impl MetadataModifyDataId {
                 option: None,
                 is_enable: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -85,7 +87,11 @@ impl MetadataModifyDataId {
         client: bk_runtime::Client,
         request: MetadataModifyDataIdRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New name.
     pub fn data_name(mut self, value: impl Into<String>) -> Self {
@@ -114,6 +120,11 @@ impl MetadataModifyDataId {
     pub fn request(&self) -> &MetadataModifyDataIdRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/metadata_modify_data_id/` · not idempotent (never retried once sent)
@@ -122,7 +133,7 @@ impl MetadataModifyDataId {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`MetadataModifyDataIdResponse`].
     pub async fn send(self) -> Result<MetadataModifyDataIdResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_modify_data_id` response.

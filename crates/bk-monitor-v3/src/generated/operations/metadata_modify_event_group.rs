@@ -60,6 +60,7 @@ pub struct MetadataModifyEventGroupRequest {
 pub struct MetadataModifyEventGroup {
     client: bk_runtime::Client,
     request: MetadataModifyEventGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataModifyEventGroup {
     /// Starts a call; required parameters are arguments.
@@ -78,6 +79,7 @@ impl MetadataModifyEventGroup {
                 is_enable: None,
                 event_info_list: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -85,7 +87,11 @@ impl MetadataModifyEventGroup {
         client: bk_runtime::Client,
         request: MetadataModifyEventGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New name.
     pub fn event_group_name(mut self, value: impl Into<String>) -> Self {
@@ -114,6 +120,11 @@ impl MetadataModifyEventGroup {
     pub fn request(&self) -> &MetadataModifyEventGroupRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/metadata_modify_event_group/` · not idempotent (never retried once sent)
@@ -124,7 +135,7 @@ impl MetadataModifyEventGroup {
     pub async fn send(
         self,
     ) -> Result<MetadataModifyEventGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_modify_event_group` response.

@@ -56,6 +56,7 @@ pub struct MetadataModifyLogGroupRequest {
 pub struct MetadataModifyLogGroup {
     client: bk_runtime::Client,
     request: MetadataModifyLogGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataModifyLogGroup {
     /// Starts a call; required parameters are arguments.
@@ -73,6 +74,7 @@ impl MetadataModifyLogGroup {
                 is_enable: None,
                 max_rate: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -80,7 +82,11 @@ impl MetadataModifyLogGroup {
         client: bk_runtime::Client,
         request: MetadataModifyLogGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New label.
     pub fn label(mut self, value: impl Into<String>) -> Self {
@@ -101,6 +107,11 @@ impl MetadataModifyLogGroup {
     pub fn request(&self) -> &MetadataModifyLogGroupRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/metadata_modify_log_group/` · not idempotent (never retried once sent)
@@ -111,7 +122,7 @@ impl MetadataModifyLogGroup {
     pub async fn send(
         self,
     ) -> Result<MetadataModifyLogGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_modify_log_group` response (untyped: the spec gives no schema).

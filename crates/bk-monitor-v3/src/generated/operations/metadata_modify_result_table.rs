@@ -78,6 +78,7 @@ pub struct MetadataModifyResultTableRequest {
 pub struct MetadataModifyResultTable {
     client: bk_runtime::Client,
     request: MetadataModifyResultTableRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataModifyResultTable {
     /// Starts a call; required parameters are arguments.
@@ -100,6 +101,7 @@ impl MetadataModifyResultTable {
                 external_storage: None,
                 is_enable: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -107,7 +109,11 @@ impl MetadataModifyResultTable {
         client: bk_runtime::Client,
         request: MetadataModifyResultTableRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The complete new field list.
     pub fn field_list(
@@ -154,6 +160,11 @@ impl MetadataModifyResultTable {
     pub fn request(&self) -> &MetadataModifyResultTableRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/metadata_modify_result_table/` · not idempotent (never retried once sent)
@@ -164,7 +175,7 @@ impl MetadataModifyResultTable {
     pub async fn send(
         self,
     ) -> Result<MetadataModifyResultTableResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_modify_result_table` response.

@@ -64,6 +64,7 @@ pub struct MetadataModifyTimeSeriesGroupRequest {
 pub struct MetadataModifyTimeSeriesGroup {
     client: bk_runtime::Client,
     request: MetadataModifyTimeSeriesGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataModifyTimeSeriesGroup {
     /// Starts a call; required parameters are arguments.
@@ -83,6 +84,7 @@ impl MetadataModifyTimeSeriesGroup {
                 is_enable: None,
                 field_list: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -90,7 +92,11 @@ impl MetadataModifyTimeSeriesGroup {
         client: bk_runtime::Client,
         request: MetadataModifyTimeSeriesGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New monitored object label.
     pub fn label(mut self, value: impl Into<String>) -> Self {
@@ -124,6 +130,11 @@ impl MetadataModifyTimeSeriesGroup {
     pub fn request(&self) -> &MetadataModifyTimeSeriesGroupRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/metadata_modify_time_series_group/` · not idempotent (never retried once sent)
@@ -134,7 +145,7 @@ impl MetadataModifyTimeSeriesGroup {
     pub async fn send(
         self,
     ) -> Result<MetadataModifyTimeSeriesGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_modify_time_series_group` response.

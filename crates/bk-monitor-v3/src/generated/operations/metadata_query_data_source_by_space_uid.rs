@@ -48,6 +48,7 @@ pub struct MetadataQueryDataSourceBySpaceUidRequest {
 pub struct MetadataQueryDataSourceBySpaceUid {
     client: bk_runtime::Client,
     request: MetadataQueryDataSourceBySpaceUidRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataQueryDataSourceBySpaceUid {
     /// Starts a call; required parameters are arguments.
@@ -58,6 +59,7 @@ impl MetadataQueryDataSourceBySpaceUid {
                 space_uid_list: space_uid_list,
                 is_platform_data_id: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -65,7 +67,11 @@ impl MetadataQueryDataSourceBySpaceUid {
         client: bk_runtime::Client,
         request: MetadataQueryDataSourceBySpaceUidRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Whether to list platform-level data ids.
     ///
@@ -78,6 +84,11 @@ impl MetadataQueryDataSourceBySpaceUid {
     pub fn request(&self) -> &MetadataQueryDataSourceBySpaceUidRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/metadata_query_data_source_by_space_uid/` · idempotent (retried on transient failures)
@@ -88,7 +99,7 @@ impl MetadataQueryDataSourceBySpaceUid {
     pub async fn send(
         self,
     ) -> Result<MetadataQueryDataSourceBySpaceUidResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_query_data_source_by_space_uid` response.

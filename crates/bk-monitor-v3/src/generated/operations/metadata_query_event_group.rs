@@ -50,6 +50,7 @@ pub struct MetadataQueryEventGroupRequest {
 pub struct MetadataQueryEventGroup {
     client: bk_runtime::Client,
     request: MetadataQueryEventGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataQueryEventGroup {
     /// Starts a call; required parameters are arguments.
@@ -61,6 +62,7 @@ impl MetadataQueryEventGroup {
                 event_group_name: None,
                 bk_biz_id: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -68,7 +70,11 @@ impl MetadataQueryEventGroup {
         client: bk_runtime::Client,
         request: MetadataQueryEventGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Filter by monitored object label.
     pub fn label(mut self, value: impl Into<String>) -> Self {
@@ -89,6 +95,11 @@ impl MetadataQueryEventGroup {
     pub fn request(&self) -> &MetadataQueryEventGroupRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/monitor_v3/metadata_query_event_group/` · idempotent (retried on transient failures)
@@ -99,7 +110,7 @@ impl MetadataQueryEventGroup {
     pub async fn send(
         self,
     ) -> Result<MetadataQueryEventGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_query_event_group` response.

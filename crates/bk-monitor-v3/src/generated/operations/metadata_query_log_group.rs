@@ -50,6 +50,7 @@ pub struct MetadataQueryLogGroupRequest {
 pub struct MetadataQueryLogGroup {
     client: bk_runtime::Client,
     request: MetadataQueryLogGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataQueryLogGroup {
     /// Starts a call; required parameters are arguments.
@@ -61,6 +62,7 @@ impl MetadataQueryLogGroup {
                 log_group_name: None,
                 bk_biz_id: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -68,7 +70,11 @@ impl MetadataQueryLogGroup {
         client: bk_runtime::Client,
         request: MetadataQueryLogGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Filter by label.
     pub fn label(mut self, value: impl Into<String>) -> Self {
@@ -89,6 +95,11 @@ impl MetadataQueryLogGroup {
     pub fn request(&self) -> &MetadataQueryLogGroupRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/monitor_v3/metadata_query_log_group/` · idempotent (retried on transient failures)
@@ -97,7 +108,7 @@ impl MetadataQueryLogGroup {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`MetadataQueryLogGroupResponse`].
     pub async fn send(self) -> Result<MetadataQueryLogGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_query_log_group` response (untyped: the spec gives no schema).

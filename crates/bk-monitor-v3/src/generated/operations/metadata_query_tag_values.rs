@@ -44,6 +44,7 @@ pub struct MetadataQueryTagValuesRequest {
 pub struct MetadataQueryTagValues {
     client: bk_runtime::Client,
     request: MetadataQueryTagValuesRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataQueryTagValues {
     /// Starts a call; required parameters are arguments.
@@ -58,6 +59,7 @@ impl MetadataQueryTagValues {
                 table_id: table_id.into(),
                 tag_name: tag_name.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -65,11 +67,20 @@ impl MetadataQueryTagValues {
         client: bk_runtime::Client,
         request: MetadataQueryTagValuesRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &MetadataQueryTagValuesRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -81,7 +92,7 @@ impl MetadataQueryTagValues {
     pub async fn send(
         self,
     ) -> Result<MetadataQueryTagValuesResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_query_tag_values` response.

@@ -50,6 +50,7 @@ pub struct MetadataQueryTimeSeriesGroupRequest {
 pub struct MetadataQueryTimeSeriesGroup {
     client: bk_runtime::Client,
     request: MetadataQueryTimeSeriesGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataQueryTimeSeriesGroup {
     /// Starts a call; required parameters are arguments.
@@ -61,6 +62,7 @@ impl MetadataQueryTimeSeriesGroup {
                 time_series_group_name: None,
                 bk_biz_id: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -68,7 +70,11 @@ impl MetadataQueryTimeSeriesGroup {
         client: bk_runtime::Client,
         request: MetadataQueryTimeSeriesGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Filter by monitored object label.
     pub fn label(mut self, value: impl Into<String>) -> Self {
@@ -89,6 +95,11 @@ impl MetadataQueryTimeSeriesGroup {
     pub fn request(&self) -> &MetadataQueryTimeSeriesGroupRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/monitor_v3/metadata_query_time_series_group/` · idempotent (retried on transient failures)
@@ -99,7 +110,7 @@ impl MetadataQueryTimeSeriesGroup {
     pub async fn send(
         self,
     ) -> Result<MetadataQueryTimeSeriesGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `metadata_query_time_series_group` response.

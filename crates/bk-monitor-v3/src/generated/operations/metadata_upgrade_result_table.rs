@@ -45,6 +45,7 @@ pub struct MetadataUpgradeResultTableRequest {
 pub struct MetadataUpgradeResultTable {
     client: bk_runtime::Client,
     request: MetadataUpgradeResultTableRequest,
+    options: bk_runtime::CallOptions,
 }
 impl MetadataUpgradeResultTable {
     /// Starts a call; required parameters are arguments.
@@ -59,6 +60,7 @@ impl MetadataUpgradeResultTable {
                 table_id_list: table_id_list,
                 operator: operator.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -66,11 +68,20 @@ impl MetadataUpgradeResultTable {
         client: bk_runtime::Client,
         request: MetadataUpgradeResultTableRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &MetadataUpgradeResultTableRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -82,8 +93,8 @@ impl MetadataUpgradeResultTable {
     pub async fn send(
         self,
     ) -> Result<MetadataUpgradeResultTableResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `metadata_upgrade_result_table` response (untyped: the spec gives no schema).
-pub type MetadataUpgradeResultTableResponse = serde_json::Value;
+/// The `data` of a successful `metadata_upgrade_result_table` response.
+pub type MetadataUpgradeResultTableResponse = bk_runtime::NoData;

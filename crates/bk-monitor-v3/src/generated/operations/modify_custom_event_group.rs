@@ -64,6 +64,7 @@ pub struct ModifyCustomEventGroupRequest {
 pub struct ModifyCustomEventGroup {
     client: bk_runtime::Client,
     request: ModifyCustomEventGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ModifyCustomEventGroup {
     /// Starts a call; required parameters are arguments.
@@ -83,6 +84,7 @@ impl ModifyCustomEventGroup {
                 is_platform: None,
                 data_label: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -90,7 +92,11 @@ impl ModifyCustomEventGroup {
         client: bk_runtime::Client,
         request: ModifyCustomEventGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New name.
     pub fn name(mut self, value: impl Into<String>) -> Self {
@@ -121,6 +127,11 @@ impl ModifyCustomEventGroup {
     pub fn request(&self) -> &ModifyCustomEventGroupRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/modify_custom_event_group/` · not idempotent (never retried once sent)
@@ -131,7 +142,7 @@ impl ModifyCustomEventGroup {
     pub async fn send(
         self,
     ) -> Result<ModifyCustomEventGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `modify_custom_event_group` response.

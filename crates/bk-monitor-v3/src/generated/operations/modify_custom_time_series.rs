@@ -64,6 +64,7 @@ pub struct ModifyCustomTimeSeriesRequest {
 pub struct ModifyCustomTimeSeries {
     client: bk_runtime::Client,
     request: ModifyCustomTimeSeriesRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ModifyCustomTimeSeries {
     /// Starts a call; required parameters are arguments.
@@ -83,6 +84,7 @@ impl ModifyCustomTimeSeries {
                 data_label: None,
                 operator: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -90,7 +92,11 @@ impl ModifyCustomTimeSeries {
         client: bk_runtime::Client,
         request: ModifyCustomTimeSeriesRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// `name` (string).
     pub fn name(mut self, value: impl Into<String>) -> Self {
@@ -124,6 +130,11 @@ impl ModifyCustomTimeSeries {
     pub fn request(&self) -> &ModifyCustomTimeSeriesRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/modify_custom_time_series/` · not idempotent (never retried once sent)
@@ -134,7 +145,7 @@ impl ModifyCustomTimeSeries {
     pub async fn send(
         self,
     ) -> Result<ModifyCustomTimeSeriesResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `ModifyCustomTimeSeriesRequestMetricJsonFields` object (the spec gives no description).

@@ -44,6 +44,7 @@ pub struct ModifyDatasourceResultTableRequest {
 pub struct ModifyDatasourceResultTable {
     client: bk_runtime::Client,
     request: ModifyDatasourceResultTableRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ModifyDatasourceResultTable {
     /// Starts a call; required parameters are arguments.
@@ -58,6 +59,7 @@ impl ModifyDatasourceResultTable {
                 table_id: table_id.into(),
                 bk_data_id: bk_data_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -65,11 +67,20 @@ impl ModifyDatasourceResultTable {
         client: bk_runtime::Client,
         request: ModifyDatasourceResultTableRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &ModifyDatasourceResultTableRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -81,7 +92,7 @@ impl ModifyDatasourceResultTable {
     pub async fn send(
         self,
     ) -> Result<ModifyDatasourceResultTableResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `modify_datasource_result_table` response (untyped: the spec gives no schema).

@@ -46,6 +46,7 @@ pub struct PluginImportWithoutFrontendRequest {
 pub struct PluginImportWithoutFrontend {
     client: bk_runtime::Client,
     request: PluginImportWithoutFrontendRequest,
+    options: bk_runtime::CallOptions,
 }
 impl PluginImportWithoutFrontend {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +61,7 @@ impl PluginImportWithoutFrontend {
                 file_data: file_data.into(),
                 bk_biz_id: bk_biz_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,11 +69,20 @@ impl PluginImportWithoutFrontend {
         client: bk_runtime::Client,
         request: PluginImportWithoutFrontendRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &PluginImportWithoutFrontendRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -83,7 +94,7 @@ impl PluginImportWithoutFrontend {
     pub async fn send(
         self,
     ) -> Result<PluginImportWithoutFrontendResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `plugin_import_without_frontend` response.

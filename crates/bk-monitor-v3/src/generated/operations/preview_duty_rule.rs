@@ -64,6 +64,7 @@ pub struct PreviewDutyRuleRequest {
 pub struct PreviewDutyRule {
     client: bk_runtime::Client,
     request: PreviewDutyRuleRequest,
+    options: bk_runtime::CallOptions,
 }
 impl PreviewDutyRule {
     /// Starts a call; required parameters are arguments.
@@ -82,6 +83,7 @@ impl PreviewDutyRule {
                 source_type: None,
                 config: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -89,7 +91,11 @@ impl PreviewDutyRule {
         client: bk_runtime::Client,
         request: PreviewDutyRuleRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Id of the stored rule; required when `source_type` is `DB`.
     pub fn id(mut self, value: i64) -> Self {
@@ -120,6 +126,11 @@ impl PreviewDutyRule {
     pub fn request(&self) -> &PreviewDutyRuleRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/preview_duty_rule/` · idempotent (retried on transient failures)
@@ -128,7 +139,7 @@ impl PreviewDutyRule {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`PreviewDutyRuleResponse`].
     pub async fn send(self) -> Result<PreviewDutyRuleResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `preview_duty_rule` response.

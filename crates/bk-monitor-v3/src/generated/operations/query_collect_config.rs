@@ -69,6 +69,7 @@ pub struct QueryCollectConfigRequest {
 pub struct QueryCollectConfig {
     client: bk_runtime::Client,
     request: QueryCollectConfigRequest,
+    options: bk_runtime::CallOptions,
 }
 impl QueryCollectConfig {
     /// Starts a call; required parameters are arguments.
@@ -84,6 +85,7 @@ impl QueryCollectConfig {
                 page: None,
                 limit: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -91,7 +93,11 @@ impl QueryCollectConfig {
         client: bk_runtime::Client,
         request: QueryCollectConfigRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Whether to refresh the deployment states.
     pub fn refresh_status(mut self, value: bool) -> Self {
@@ -134,6 +140,11 @@ impl QueryCollectConfig {
     pub fn request(&self) -> &QueryCollectConfigRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/query_collect_config/` · idempotent (retried on transient failures)
@@ -142,7 +153,7 @@ impl QueryCollectConfig {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`QueryCollectConfigResponse`].
     pub async fn send(self) -> Result<QueryCollectConfigResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `QueryCollectConfigResponseTypeList` object (the spec gives no description).

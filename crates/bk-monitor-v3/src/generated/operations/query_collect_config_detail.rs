@@ -44,6 +44,7 @@ pub struct QueryCollectConfigDetailRequest {
 pub struct QueryCollectConfigDetail {
     client: bk_runtime::Client,
     request: QueryCollectConfigDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl QueryCollectConfigDetail {
     /// Starts a call; required parameters are arguments.
@@ -54,6 +55,7 @@ impl QueryCollectConfigDetail {
                 bk_biz_id: bk_biz_id,
                 id: id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -61,11 +63,20 @@ impl QueryCollectConfigDetail {
         client: bk_runtime::Client,
         request: QueryCollectConfigDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &QueryCollectConfigDetailRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -77,7 +88,7 @@ impl QueryCollectConfigDetail {
     pub async fn send(
         self,
     ) -> Result<QueryCollectConfigDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `QueryCollectConfigDetailResponseTargetNodes` object (the spec gives no description).
@@ -161,9 +172,9 @@ pub struct QueryCollectConfigDetailResponsePluginInfo {
     /// `collector_json` (map of any JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collector_json: Option<std::collections::BTreeMap<String, serde_json::Value>>,
-    /// `config_json` (map of any JSON).
+    /// Plugin parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config_json: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+    pub config_json: Option<Vec<serde_json::Value>>,
     /// `metric_json` (array of [`QueryCollectConfigDetailResponsePluginInfoMetricJson`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric_json: Option<Vec<QueryCollectConfigDetailResponsePluginInfoMetricJson>>,

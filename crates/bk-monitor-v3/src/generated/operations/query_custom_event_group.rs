@@ -13,21 +13,40 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `query_custom_event_group` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::PageNumber,
+    param: "page",
+    max_limit: None,
+    items: "list",
+    total: Some("total"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: QueryCustomEventGroupResponse,
+) -> bk_runtime::pagination::PageData<QueryCustomEventGroupResponseList> {
+    let total = r.total;
+    bk_runtime::pagination::PageData::new(r.list.unwrap_or_default(), total)
+}
 /// Parameters of `query_custom_event_group` ([`QueryCustomEventGroup`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct QueryCustomEventGroupRequest {
-    /// `bk_biz_id` (integer).
+    /// Business id.
     pub bk_biz_id: i64,
-    /// `search_key` (string).
+    /// Keyword to match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search_key: Option<String>,
-    /// `page_size` (integer).
+    /// Page size.
+    ///
+    /// at least 1
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_size: Option<i64>,
-    /// `page` (integer).
+    /// Page number, from 1.
+    ///
+    /// at least 1
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page: Option<i64>,
-    /// `is_platform` (boolean).
+    /// Whether to list platform event groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_platform: Option<bool>,
 }
@@ -37,11 +56,11 @@ pub struct QueryCustomEventGroupRequest {
 ///
 /// # Parameters
 ///
-/// - `bk_biz_id` (integer, required)
-/// - `search_key` (string)
-/// - `page_size` (integer)
-/// - `page` (integer)
-/// - `is_platform` (boolean)
+/// - `bk_biz_id` (integer, required): Business id.
+/// - `search_key` (string): Keyword to match.
+/// - `page_size` (integer): Page size. (at least 1)
+/// - `page` (integer): Page number, from 1. (at least 1)
+/// - `is_platform` (boolean): Whether to list platform event groups.
 ///
 /// # Example
 ///
@@ -57,6 +76,7 @@ pub struct QueryCustomEventGroupRequest {
 pub struct QueryCustomEventGroup {
     client: bk_runtime::Client,
     request: QueryCustomEventGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl QueryCustomEventGroup {
     /// Starts a call; required parameters are arguments.
@@ -70,6 +90,7 @@ impl QueryCustomEventGroup {
                 page: None,
                 is_platform: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -77,24 +98,32 @@ impl QueryCustomEventGroup {
         client: bk_runtime::Client,
         request: QueryCustomEventGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
-    /// `search_key` (string).
+    /// Keyword to match.
     pub fn search_key(mut self, value: impl Into<String>) -> Self {
         self.request.search_key = Some(value.into());
         self
     }
-    /// `page_size` (integer).
+    /// Page size.
+    ///
+    /// at least 1
     pub fn page_size(mut self, value: i64) -> Self {
         self.request.page_size = Some(value);
         self
     }
-    /// `page` (integer).
+    /// Page number, from 1.
+    ///
+    /// at least 1
     pub fn page(mut self, value: i64) -> Self {
         self.request.page = Some(value);
         self
     }
-    /// `is_platform` (boolean).
+    /// Whether to list platform event groups.
     pub fn is_platform(mut self, value: bool) -> Self {
         self.request.is_platform = Some(value);
         self
@@ -102,6 +131,11 @@ impl QueryCustomEventGroup {
     /// The request as it will be sent.
     pub fn request(&self) -> &QueryCustomEventGroupRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -111,7 +145,70 @@ impl QueryCustomEventGroup {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`QueryCustomEventGroupResponse`].
     pub async fn send(self) -> Result<QueryCustomEventGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        QueryCustomEventGroupResponse,
+        QueryCustomEventGroupResponseList,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(
+        self,
+    ) -> bk_runtime::pagination::Pages<QueryCustomEventGroupResponseList> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(
+        self,
+    ) -> bk_runtime::pagination::Items<QueryCustomEventGroupResponseList> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        QueryCustomEventGroupResponse,
+        QueryCustomEventGroupResponseList,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `QueryCustomEventGroupResponseList` object (the spec gives no description).

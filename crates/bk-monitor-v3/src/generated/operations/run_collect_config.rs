@@ -54,6 +54,7 @@ pub struct RunCollectConfigRequest {
 pub struct RunCollectConfig {
     client: bk_runtime::Client,
     request: RunCollectConfigRequest,
+    options: bk_runtime::CallOptions,
 }
 impl RunCollectConfig {
     /// Starts a call; required parameters are arguments.
@@ -66,6 +67,7 @@ impl RunCollectConfig {
                 action: None,
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -73,7 +75,11 @@ impl RunCollectConfig {
         client: bk_runtime::Client,
         request: RunCollectConfigRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Operation to run.
     ///
@@ -91,6 +97,11 @@ impl RunCollectConfig {
     pub fn request(&self) -> &RunCollectConfigRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/run_collect_config/` · not idempotent (never retried once sent)
@@ -99,7 +110,7 @@ impl RunCollectConfig {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`RunCollectConfigResponse`].
     pub async fn send(self) -> Result<RunCollectConfigResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `run_collect_config` response.

@@ -54,6 +54,7 @@ pub struct SaveActionConfigRequest {
 pub struct SaveActionConfig {
     client: bk_runtime::Client,
     request: SaveActionConfigRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SaveActionConfig {
     /// Starts a call; required parameters are arguments.
@@ -73,6 +74,7 @@ impl SaveActionConfig {
                 desc: None,
                 execute_config: execute_config,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -80,7 +82,11 @@ impl SaveActionConfig {
         client: bk_runtime::Client,
         request: SaveActionConfigRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Description.
     pub fn desc(mut self, value: impl Into<String>) -> Self {
@@ -91,6 +97,11 @@ impl SaveActionConfig {
     pub fn request(&self) -> &SaveActionConfigRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/save_action_config/` · not idempotent (never retried once sent)
@@ -99,7 +110,7 @@ impl SaveActionConfig {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SaveActionConfigResponse`].
     pub async fn send(self) -> Result<SaveActionConfigResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `save_action_config` response.

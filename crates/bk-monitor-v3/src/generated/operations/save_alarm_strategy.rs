@@ -59,6 +59,7 @@ pub struct SaveAlarmStrategyRequest {
 pub struct SaveAlarmStrategy {
     client: bk_runtime::Client,
     request: SaveAlarmStrategyRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SaveAlarmStrategy {
     /// Starts a call; required parameters are arguments.
@@ -80,6 +81,7 @@ impl SaveAlarmStrategy {
                 scenario: scenario.into(),
                 is_enabled: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -87,7 +89,11 @@ impl SaveAlarmStrategy {
         client: bk_runtime::Client,
         request: SaveAlarmStrategyRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Whether the strategy is enabled.
     pub fn is_enabled(mut self, value: bool) -> Self {
@@ -98,6 +104,11 @@ impl SaveAlarmStrategy {
     pub fn request(&self) -> &SaveAlarmStrategyRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/save_alarm_strategy/` · not idempotent (never retried once sent)
@@ -106,7 +117,7 @@ impl SaveAlarmStrategy {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SaveAlarmStrategyResponse`].
     pub async fn send(self) -> Result<SaveAlarmStrategyResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `SaveAlarmStrategyRequestActionListConfig` object (the spec gives no description).

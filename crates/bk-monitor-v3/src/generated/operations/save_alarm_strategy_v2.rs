@@ -76,6 +76,7 @@ pub struct SaveAlarmStrategyV2Request {
 pub struct SaveAlarmStrategyV2 {
     client: bk_runtime::Client,
     request: SaveAlarmStrategyV2Request,
+    options: bk_runtime::CallOptions,
 }
 impl SaveAlarmStrategyV2 {
     /// Starts a call; required parameters are arguments.
@@ -104,6 +105,7 @@ impl SaveAlarmStrategyV2 {
                 source: source.into(),
                 is_enabled: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -111,7 +113,11 @@ impl SaveAlarmStrategyV2 {
         client: bk_runtime::Client,
         request: SaveAlarmStrategyV2Request,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// `id` (integer).
     pub fn id(mut self, value: i64) -> Self {
@@ -127,6 +133,11 @@ impl SaveAlarmStrategyV2 {
     pub fn request(&self) -> &SaveAlarmStrategyV2Request {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/save_alarm_strategy_v2/` · not idempotent (never retried once sent)
@@ -135,7 +146,7 @@ impl SaveAlarmStrategyV2 {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SaveAlarmStrategyV2Response`].
     pub async fn send(self) -> Result<SaveAlarmStrategyV2Response, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `save_alarm_strategy_v2` response.

@@ -80,6 +80,7 @@ pub struct SaveAlarmStrategyV3Request {
 pub struct SaveAlarmStrategyV3 {
     client: bk_runtime::Client,
     request: SaveAlarmStrategyV3Request,
+    options: bk_runtime::CallOptions,
 }
 impl SaveAlarmStrategyV3 {
     /// Starts a call; required parameters are arguments.
@@ -108,6 +109,7 @@ impl SaveAlarmStrategyV3 {
                 is_enabled: None,
                 notice: notice,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -115,7 +117,11 @@ impl SaveAlarmStrategyV3 {
         client: bk_runtime::Client,
         request: SaveAlarmStrategyV3Request,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// `id` (integer).
     pub fn id(mut self, value: i64) -> Self {
@@ -141,6 +147,11 @@ impl SaveAlarmStrategyV3 {
     pub fn request(&self) -> &SaveAlarmStrategyV3Request {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/save_alarm_strategy_v3/` · not idempotent (never retried once sent)
@@ -149,7 +160,7 @@ impl SaveAlarmStrategyV3 {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SaveAlarmStrategyV3Response`].
     pub async fn send(self) -> Result<SaveAlarmStrategyV3Response, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `save_alarm_strategy_v3` response.

@@ -47,6 +47,7 @@ pub struct SaveCalendarRequest {
 pub struct SaveCalendar {
     client: bk_runtime::Client,
     request: SaveCalendarRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SaveCalendar {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl SaveCalendar {
                 deep_color: deep_color.into(),
                 light_color: light_color.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,11 +72,20 @@ impl SaveCalendar {
         client: bk_runtime::Client,
         request: SaveCalendarRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &SaveCalendarRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -84,7 +95,7 @@ impl SaveCalendar {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SaveCalendarResponse`].
     pub async fn send(self) -> Result<SaveCalendarResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `save_calendar` response.

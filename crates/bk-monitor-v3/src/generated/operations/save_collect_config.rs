@@ -86,6 +86,7 @@ pub struct SaveCollectConfigRequest {
 pub struct SaveCollectConfig {
     client: bk_runtime::Client,
     request: SaveCollectConfigRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SaveCollectConfig {
     /// Starts a call; required parameters are arguments.
@@ -119,6 +120,7 @@ impl SaveCollectConfig {
                 operation: operation,
                 metric_relabel_configs: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -126,7 +128,11 @@ impl SaveCollectConfig {
         client: bk_runtime::Client,
         request: SaveCollectConfigRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Id of the config to update; omit to create.
     pub fn id(mut self, value: i64) -> Self {
@@ -150,6 +156,11 @@ impl SaveCollectConfig {
     pub fn request(&self) -> &SaveCollectConfigRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/save_collect_config/` · not idempotent (never retried once sent)
@@ -158,7 +169,7 @@ impl SaveCollectConfig {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SaveCollectConfigResponse`].
     pub async fn send(self) -> Result<SaveCollectConfigResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// Kind of targets.

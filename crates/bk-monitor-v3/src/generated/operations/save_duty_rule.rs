@@ -75,6 +75,7 @@ pub struct SaveDutyRuleRequest {
 pub struct SaveDutyRule {
     client: bk_runtime::Client,
     request: SaveDutyRuleRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SaveDutyRule {
     /// Starts a call; required parameters are arguments.
@@ -100,6 +101,7 @@ impl SaveDutyRule {
                 effective_time: effective_time.into(),
                 end_time: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -107,7 +109,11 @@ impl SaveDutyRule {
         client: bk_runtime::Client,
         request: SaveDutyRuleRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Id of the rule to update; omit to create.
     pub fn id(mut self, value: i64) -> Self {
@@ -130,6 +136,11 @@ impl SaveDutyRule {
     pub fn request(&self) -> &SaveDutyRuleRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/save_duty_rule/` · not idempotent (never retried once sent)
@@ -138,7 +149,7 @@ impl SaveDutyRule {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SaveDutyRuleResponse`].
     pub async fn send(self) -> Result<SaveDutyRuleResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `save_duty_rule` response.

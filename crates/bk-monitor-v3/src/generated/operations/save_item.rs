@@ -61,6 +61,7 @@ pub struct SaveItemRequest {
 pub struct SaveItem {
     client: bk_runtime::Client,
     request: SaveItemRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SaveItem {
     /// Starts a call; required parameters are arguments.
@@ -82,11 +83,16 @@ impl SaveItem {
                 repeat: None,
                 time_zone: time_zone.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: SaveItemRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Repeat settings; empty for a one-off item.
     pub fn repeat(mut self, value: crate::generated::types::CalendarRepeat) -> Self {
@@ -97,6 +103,11 @@ impl SaveItem {
     pub fn request(&self) -> &SaveItemRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/save_item/` · not idempotent (never retried once sent)
@@ -105,7 +116,7 @@ impl SaveItem {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SaveItemResponse`].
     pub async fn send(self) -> Result<SaveItemResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `save_item` response.

@@ -69,6 +69,7 @@ pub struct SaveNoticeGroupRequest {
 pub struct SaveNoticeGroup {
     client: bk_runtime::Client,
     request: SaveNoticeGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SaveNoticeGroup {
     /// Starts a call; required parameters are arguments.
@@ -92,6 +93,7 @@ impl SaveNoticeGroup {
                 notice_receiver: notice_receiver,
                 wxwork_group: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -99,7 +101,11 @@ impl SaveNoticeGroup {
         client: bk_runtime::Client,
         request: SaveNoticeGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Callback URL.
     pub fn webhook_url(mut self, value: impl Into<String>) -> Self {
@@ -123,6 +129,11 @@ impl SaveNoticeGroup {
     pub fn request(&self) -> &SaveNoticeGroupRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/save_notice_group/` · not idempotent (never retried once sent)
@@ -131,7 +142,7 @@ impl SaveNoticeGroup {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SaveNoticeGroupResponse`].
     pub async fn send(self) -> Result<SaveNoticeGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `save_notice_group` response.

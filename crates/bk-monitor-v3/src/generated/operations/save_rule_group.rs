@@ -55,6 +55,7 @@ pub struct SaveRuleGroupRequest {
 pub struct SaveRuleGroup {
     client: bk_runtime::Client,
     request: SaveRuleGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SaveRuleGroup {
     /// Starts a call; required parameters are arguments.
@@ -73,6 +74,7 @@ impl SaveRuleGroup {
                 priority: priority,
                 rules: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -80,7 +82,11 @@ impl SaveRuleGroup {
         client: bk_runtime::Client,
         request: SaveRuleGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// `id` (integer).
     pub fn id(mut self, value: i64) -> Self {
@@ -96,6 +102,11 @@ impl SaveRuleGroup {
     pub fn request(&self) -> &SaveRuleGroupRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/save_rule_group/` · not idempotent (never retried once sent)
@@ -104,7 +115,7 @@ impl SaveRuleGroup {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SaveRuleGroupResponse`].
     pub async fn send(self) -> Result<SaveRuleGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `SaveRuleGroupRequestRulesConditions` object (the spec gives no description).

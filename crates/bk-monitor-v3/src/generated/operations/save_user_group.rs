@@ -85,6 +85,7 @@ pub struct SaveUserGroupRequest {
 pub struct SaveUserGroup {
     client: bk_runtime::Client,
     request: SaveUserGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SaveUserGroup {
     /// Starts a call; required parameters are arguments.
@@ -115,6 +116,7 @@ impl SaveUserGroup {
                 duty_rules: None,
                 duty_notice: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -122,7 +124,11 @@ impl SaveUserGroup {
         client: bk_runtime::Client,
         request: SaveUserGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Id of the group to update; omit to create.
     pub fn id(mut self, value: i64) -> Self {
@@ -151,6 +157,11 @@ impl SaveUserGroup {
     pub fn request(&self) -> &SaveUserGroupRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/save_user_group/` · not idempotent (never retried once sent)
@@ -159,7 +170,7 @@ impl SaveUserGroup {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SaveUserGroupResponse`].
     pub async fn send(self) -> Result<SaveUserGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `save_user_group` response.

@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `search_action` pages (from the spec). Note: the total `total` cannot be read (the response has no field `total`), so paging ends on a short page.
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::PageNumber,
+    param: "page",
+    max_limit: Some(1000u32),
+    items: "actions",
+    total: Some("total"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: SearchActionResponse,
+) -> bk_runtime::pagination::PageData<SearchActionResponseActions> {
+    let total = None;
+    bk_runtime::pagination::PageData::new(r.actions.unwrap_or_default(), total)
+}
 /// Parameters of `search_action` ([`SearchAction`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SearchActionRequest {
@@ -102,6 +117,7 @@ pub struct SearchActionRequest {
 pub struct SearchAction {
     client: bk_runtime::Client,
     request: SearchActionRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchAction {
     /// Starts a call; required parameters are arguments.
@@ -128,6 +144,7 @@ impl SearchAction {
                 show_aggs: None,
                 show_dsl: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -135,7 +152,11 @@ impl SearchAction {
         client: bk_runtime::Client,
         request: SearchActionRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only actions of these alerts.
     pub fn alert_ids(mut self, value: Vec<String>) -> Self {
@@ -204,6 +225,11 @@ impl SearchAction {
     pub fn request(&self) -> &SearchActionRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/search_action/` · idempotent (retried on transient failures) · paged by page/page_size, at most 1000 per page
@@ -212,7 +238,66 @@ impl SearchAction {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchActionResponse`].
     pub async fn send(self) -> Result<SearchActionResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchActionResponse,
+        SearchActionResponseActions,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<SearchActionResponseActions> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<SearchActionResponseActions> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchActionResponse,
+        SearchActionResponseActions,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `SearchActionResponseActions` object (the spec gives no description).

@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `search_action_config` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::PageNumber,
+    param: "page",
+    max_limit: Some(1000u32),
+    items: "data",
+    total: Some("count"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: SearchActionConfigResponse,
+) -> bk_runtime::pagination::PageData<crate::generated::types::ActionConfig> {
+    let total = Some(r.count);
+    bk_runtime::pagination::PageData::new(r.data, total)
+}
 /// Parameters of `search_action_config` ([`SearchActionConfig`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SearchActionConfigRequest {
@@ -57,6 +72,7 @@ pub struct SearchActionConfigRequest {
 pub struct SearchActionConfig {
     client: bk_runtime::Client,
     request: SearchActionConfigRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchActionConfig {
     /// Starts a call; required parameters are arguments.
@@ -69,6 +85,7 @@ impl SearchActionConfig {
                 page_size: None,
                 order: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -76,7 +93,11 @@ impl SearchActionConfig {
         client: bk_runtime::Client,
         request: SearchActionConfigRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Page number, from 1.
     ///
@@ -101,6 +122,11 @@ impl SearchActionConfig {
     pub fn request(&self) -> &SearchActionConfigRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/monitor_v3/search_action_config/` · idempotent (retried on transient failures) · paged by page/page_size, at most 1000 per page
@@ -109,7 +135,70 @@ impl SearchActionConfig {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchActionConfigResponse`].
     pub async fn send(self) -> Result<SearchActionConfigResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchActionConfigResponse,
+        crate::generated::types::ActionConfig,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(
+        self,
+    ) -> bk_runtime::pagination::Pages<crate::generated::types::ActionConfig> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(
+        self,
+    ) -> bk_runtime::pagination::Items<crate::generated::types::ActionConfig> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchActionConfigResponse,
+        crate::generated::types::ActionConfig,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `data` of a successful `search_action_config` response.

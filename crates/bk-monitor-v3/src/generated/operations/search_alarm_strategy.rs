@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `search_alarm_strategy` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::PageNumber,
+    param: "page",
+    max_limit: None,
+    items: "",
+    total: None,
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: SearchAlarmStrategyResponse,
+) -> bk_runtime::pagination::PageData<SearchAlarmStrategyResponseItem> {
+    let total = None;
+    bk_runtime::pagination::PageData::new(r, total)
+}
 /// Parameters of `search_alarm_strategy` ([`SearchAlarmStrategy`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SearchAlarmStrategyRequest {
@@ -65,6 +80,7 @@ pub struct SearchAlarmStrategyRequest {
 pub struct SearchAlarmStrategy {
     client: bk_runtime::Client,
     request: SearchAlarmStrategyRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchAlarmStrategy {
     /// Starts a call; required parameters are arguments.
@@ -79,6 +95,7 @@ impl SearchAlarmStrategy {
                 bk_biz_id: bk_biz_id,
                 fields: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -86,7 +103,11 @@ impl SearchAlarmStrategy {
         client: bk_runtime::Client,
         request: SearchAlarmStrategyRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Page number, from 1.
     ///
@@ -121,6 +142,11 @@ impl SearchAlarmStrategy {
     pub fn request(&self) -> &SearchAlarmStrategyRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/search_alarm_strategy/` · idempotent (retried on transient failures) · paged by page/page_size
@@ -129,7 +155,70 @@ impl SearchAlarmStrategy {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchAlarmStrategyResponse`].
     pub async fn send(self) -> Result<SearchAlarmStrategyResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchAlarmStrategyResponse,
+        SearchAlarmStrategyResponseItem,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(
+        self,
+    ) -> bk_runtime::pagination::Pages<SearchAlarmStrategyResponseItem> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(
+        self,
+    ) -> bk_runtime::pagination::Items<SearchAlarmStrategyResponseItem> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchAlarmStrategyResponse,
+        SearchAlarmStrategyResponseItem,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `data` of a successful `search_alarm_strategy` response.

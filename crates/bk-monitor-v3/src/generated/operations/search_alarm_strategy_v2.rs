@@ -13,6 +13,24 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `search_alarm_strategy_v2` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::PageNumber,
+    param: "page",
+    max_limit: None,
+    items: "strategy_config_list",
+    total: None,
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: SearchAlarmStrategyV2Response,
+) -> bk_runtime::pagination::PageData<crate::generated::types::AlarmStrategy> {
+    let total = None;
+    bk_runtime::pagination::PageData::new(
+        r.strategy_config_list.unwrap_or_default(),
+        total,
+    )
+}
 /// Parameters of `search_alarm_strategy_v2` ([`SearchAlarmStrategyV2`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SearchAlarmStrategyV2Request {
@@ -62,6 +80,7 @@ pub struct SearchAlarmStrategyV2Request {
 pub struct SearchAlarmStrategyV2 {
     client: bk_runtime::Client,
     request: SearchAlarmStrategyV2Request,
+    options: bk_runtime::CallOptions,
 }
 impl SearchAlarmStrategyV2 {
     /// Starts a call; required parameters are arguments.
@@ -83,6 +102,7 @@ impl SearchAlarmStrategyV2 {
                 scenario: None,
                 with_notice_group: with_notice_group,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -90,7 +110,11 @@ impl SearchAlarmStrategyV2 {
         client: bk_runtime::Client,
         request: SearchAlarmStrategyV2Request,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Monitored object to filter by.
     pub fn scenario(mut self, value: impl Into<String>) -> Self {
@@ -101,6 +125,11 @@ impl SearchAlarmStrategyV2 {
     pub fn request(&self) -> &SearchAlarmStrategyV2Request {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/search_alarm_strategy_v2/` · idempotent (retried on transient failures) · paged by page/page_size
@@ -109,7 +138,70 @@ impl SearchAlarmStrategyV2 {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchAlarmStrategyV2Response`].
     pub async fn send(self) -> Result<SearchAlarmStrategyV2Response, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchAlarmStrategyV2Response,
+        crate::generated::types::AlarmStrategy,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(
+        self,
+    ) -> bk_runtime::pagination::Pages<crate::generated::types::AlarmStrategy> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(
+        self,
+    ) -> bk_runtime::pagination::Items<crate::generated::types::AlarmStrategy> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchAlarmStrategyV2Response,
+        crate::generated::types::AlarmStrategy,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `data` of a successful `search_alarm_strategy_v2` response.

@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `search_alarm_strategy_without_biz` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::PageNumber,
+    param: "page",
+    max_limit: None,
+    items: "list",
+    total: Some("total"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: SearchAlarmStrategyWithoutBizResponse,
+) -> bk_runtime::pagination::PageData<crate::generated::types::AlarmStrategy> {
+    let total = r.total;
+    bk_runtime::pagination::PageData::new(r.list.unwrap_or_default(), total)
+}
 /// Parameters of `search_alarm_strategy_without_biz` ([`SearchAlarmStrategyWithoutBiz`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SearchAlarmStrategyWithoutBizRequest {
@@ -70,6 +85,7 @@ pub struct SearchAlarmStrategyWithoutBizRequest {
 pub struct SearchAlarmStrategyWithoutBiz {
     client: bk_runtime::Client,
     request: SearchAlarmStrategyWithoutBizRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchAlarmStrategyWithoutBiz {
     /// Starts a call; required parameters are arguments.
@@ -85,6 +101,7 @@ impl SearchAlarmStrategyWithoutBiz {
                 with_notice_group: None,
                 with_user_group_detail: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -92,7 +109,11 @@ impl SearchAlarmStrategyWithoutBiz {
         client: bk_runtime::Client,
         request: SearchAlarmStrategyWithoutBizRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Page number, from 1.
     ///
@@ -140,6 +161,11 @@ impl SearchAlarmStrategyWithoutBiz {
     pub fn request(&self) -> &SearchAlarmStrategyWithoutBizRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/search_alarm_strategy_without_biz/` · idempotent (retried on transient failures) · paged by page/page_size
@@ -150,7 +176,70 @@ impl SearchAlarmStrategyWithoutBiz {
     pub async fn send(
         self,
     ) -> Result<SearchAlarmStrategyWithoutBizResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchAlarmStrategyWithoutBizResponse,
+        crate::generated::types::AlarmStrategy,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(
+        self,
+    ) -> bk_runtime::pagination::Pages<crate::generated::types::AlarmStrategy> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(
+        self,
+    ) -> bk_runtime::pagination::Items<crate::generated::types::AlarmStrategy> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchAlarmStrategyWithoutBizResponse,
+        crate::generated::types::AlarmStrategy,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `data` of a successful `search_alarm_strategy_without_biz` response.

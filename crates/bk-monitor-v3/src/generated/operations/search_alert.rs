@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `search_alert` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::PageNumber,
+    param: "page",
+    max_limit: Some(5000u32),
+    items: "alerts",
+    total: Some("total"),
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: SearchAlertResponse,
+) -> bk_runtime::pagination::PageData<SearchAlertResponseAlerts> {
+    let total = r.total;
+    bk_runtime::pagination::PageData::new(r.alerts.unwrap_or_default(), total)
+}
 /// Parameters of `search_alert` ([`SearchAlert`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SearchAlertRequest {
@@ -96,6 +111,7 @@ pub struct SearchAlertRequest {
 pub struct SearchAlert {
     client: bk_runtime::Client,
     request: SearchAlertRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchAlert {
     /// Starts a call; required parameters are arguments.
@@ -123,6 +139,7 @@ impl SearchAlert {
                 show_aggs: None,
                 show_dsl: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -130,7 +147,11 @@ impl SearchAlert {
         client: bk_runtime::Client,
         request: SearchAlertRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Alert states to include.
     pub fn status(mut self, value: Vec<SearchAlertRequestStatus>) -> Self {
@@ -180,6 +201,11 @@ impl SearchAlert {
     pub fn request(&self) -> &SearchAlertRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/search_alert/` · idempotent (retried on transient failures) · paged by page/page_size, at most 5000 per page
@@ -188,7 +214,66 @@ impl SearchAlert {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchAlertResponse`].
     pub async fn send(self) -> Result<SearchAlertResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchAlertResponse,
+        SearchAlertResponseAlerts,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(self) -> bk_runtime::pagination::Pages<SearchAlertResponseAlerts> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(self) -> bk_runtime::pagination::Items<SearchAlertResponseAlerts> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        SearchAlertResponse,
+        SearchAlertResponseAlerts,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `SearchAlertRequestStatus` values (the spec gives no description).

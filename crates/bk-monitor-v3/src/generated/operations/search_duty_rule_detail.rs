@@ -43,6 +43,7 @@ pub struct SearchDutyRuleDetailRequest {
 pub struct SearchDutyRuleDetail {
     client: bk_runtime::Client,
     request: SearchDutyRuleDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchDutyRuleDetail {
     /// Starts a call; required parameters are arguments.
@@ -52,6 +53,7 @@ impl SearchDutyRuleDetail {
             request: SearchDutyRuleDetailRequest {
                 id: id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -59,11 +61,20 @@ impl SearchDutyRuleDetail {
         client: bk_runtime::Client,
         request: SearchDutyRuleDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &SearchDutyRuleDetailRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -73,7 +84,7 @@ impl SearchDutyRuleDetail {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchDutyRuleDetailResponse`].
     pub async fn send(self) -> Result<SearchDutyRuleDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `search_duty_rule_detail` response.

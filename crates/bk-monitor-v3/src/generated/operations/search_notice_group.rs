@@ -46,6 +46,7 @@ pub struct SearchNoticeGroupRequest {
 pub struct SearchNoticeGroup {
     client: bk_runtime::Client,
     request: SearchNoticeGroupRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchNoticeGroup {
     /// Starts a call; required parameters are arguments.
@@ -56,6 +57,7 @@ impl SearchNoticeGroup {
                 bk_biz_ids: None,
                 ids: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -63,7 +65,11 @@ impl SearchNoticeGroup {
         client: bk_runtime::Client,
         request: SearchNoticeGroupRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Business ids.
     pub fn bk_biz_ids(mut self, value: Vec<i64>) -> Self {
@@ -79,6 +85,11 @@ impl SearchNoticeGroup {
     pub fn request(&self) -> &SearchNoticeGroupRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/search_notice_group/` · idempotent (retried on transient failures)
@@ -87,7 +98,7 @@ impl SearchNoticeGroup {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchNoticeGroupResponse`].
     pub async fn send(self) -> Result<SearchNoticeGroupResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `search_notice_group` response.

@@ -45,6 +45,7 @@ pub struct SearchRuleGroupsRequest {
 pub struct SearchRuleGroups {
     client: bk_runtime::Client,
     request: SearchRuleGroupsRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchRuleGroups {
     /// Starts a call; required parameters are arguments.
@@ -55,6 +56,7 @@ impl SearchRuleGroups {
                 bk_biz_id: bk_biz_id,
                 group_ids: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -62,7 +64,11 @@ impl SearchRuleGroups {
         client: bk_runtime::Client,
         request: SearchRuleGroupsRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Ids of the groups; all groups of the business when omitted.
     pub fn group_ids(mut self, value: Vec<i64>) -> Self {
@@ -73,6 +79,11 @@ impl SearchRuleGroups {
     pub fn request(&self) -> &SearchRuleGroupsRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/search_rule_groups/` · idempotent (retried on transient failures)
@@ -81,7 +92,7 @@ impl SearchRuleGroups {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchRuleGroupsResponse`].
     pub async fn send(self) -> Result<SearchRuleGroupsResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `search_rule_groups` response.

@@ -43,6 +43,7 @@ pub struct SearchUserGroupDetailRequest {
 pub struct SearchUserGroupDetail {
     client: bk_runtime::Client,
     request: SearchUserGroupDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchUserGroupDetail {
     /// Starts a call; required parameters are arguments.
@@ -52,6 +53,7 @@ impl SearchUserGroupDetail {
             request: SearchUserGroupDetailRequest {
                 id: id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -59,11 +61,20 @@ impl SearchUserGroupDetail {
         client: bk_runtime::Client,
         request: SearchUserGroupDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &SearchUserGroupDetailRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -73,7 +84,7 @@ impl SearchUserGroupDetail {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchUserGroupDetailResponse`].
     pub async fn send(self) -> Result<SearchUserGroupDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `search_user_group_detail` response.

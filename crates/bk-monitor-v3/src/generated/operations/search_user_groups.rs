@@ -50,6 +50,7 @@ pub struct SearchUserGroupsRequest {
 pub struct SearchUserGroups {
     client: bk_runtime::Client,
     request: SearchUserGroupsRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SearchUserGroups {
     /// Starts a call; required parameters are arguments.
@@ -61,6 +62,7 @@ impl SearchUserGroups {
                 ids: None,
                 name: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -68,7 +70,11 @@ impl SearchUserGroups {
         client: bk_runtime::Client,
         request: SearchUserGroupsRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Business ids.
     pub fn bk_biz_ids(mut self, value: Vec<i64>) -> Self {
@@ -89,6 +95,11 @@ impl SearchUserGroups {
     pub fn request(&self) -> &SearchUserGroupsRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/search_user_groups/` · idempotent (retried on transient failures)
@@ -97,7 +108,7 @@ impl SearchUserGroups {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SearchUserGroupsResponse`].
     pub async fn send(self) -> Result<SearchUserGroupsResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `search_user_groups` response.

@@ -86,6 +86,7 @@ pub struct SendReportRequest {
 pub struct SendReport {
     client: bk_runtime::Client,
     request: SendReportRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SendReport {
     /// Starts a call; required parameters are arguments.
@@ -106,11 +107,16 @@ impl SendReport {
                 is_manager_created: None,
                 is_enabled: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: SendReportRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// `report_id` (integer).
     pub fn report_id(mut self, value: i64) -> Self {
@@ -176,6 +182,11 @@ impl SendReport {
     pub fn request(&self) -> &SendReportRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/send_report/` · not idempotent (never retried once sent)
@@ -184,7 +195,7 @@ impl SendReport {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SendReportResponse`].
     pub async fn send(self) -> Result<SendReportResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `send_report` response.

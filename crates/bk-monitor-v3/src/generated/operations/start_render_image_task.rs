@@ -46,6 +46,7 @@ pub struct StartRenderImageTaskRequest {
 pub struct StartRenderImageTask {
     client: bk_runtime::Client,
     request: StartRenderImageTaskRequest,
+    options: bk_runtime::CallOptions,
 }
 impl StartRenderImageTask {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +61,7 @@ impl StartRenderImageTask {
                 r#type: r#type,
                 options: options,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,11 +69,20 @@ impl StartRenderImageTask {
         client: bk_runtime::Client,
         request: StartRenderImageTaskRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &StartRenderImageTaskRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -81,7 +92,7 @@ impl StartRenderImageTask {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`StartRenderImageTaskResponse`].
     pub async fn send(self) -> Result<StartRenderImageTaskResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// Kind of render task.

@@ -49,6 +49,7 @@ pub struct StopApplicationRequest {
 pub struct StopApplication {
     client: bk_runtime::Client,
     request: StopApplicationRequest,
+    options: bk_runtime::CallOptions,
 }
 impl StopApplication {
     /// Starts a call; required parameters are arguments.
@@ -65,6 +66,7 @@ impl StopApplication {
                 app_name: app_name.into(),
                 r#type: r#type.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -72,11 +74,20 @@ impl StopApplication {
         client: bk_runtime::Client,
         request: StopApplicationRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &StopApplicationRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -86,8 +97,8 @@ impl StopApplication {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`StopApplicationResponse`].
     pub async fn send(self) -> Result<StopApplicationResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `stop_application` response (untyped: the spec gives no schema).
-pub type StopApplicationResponse = serde_json::Value;
+/// The `data` of a successful `stop_application` response.
+pub type StopApplicationResponse = bk_runtime::NoData;

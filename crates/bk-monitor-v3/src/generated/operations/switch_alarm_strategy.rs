@@ -45,6 +45,7 @@ pub struct SwitchAlarmStrategyRequest {
 pub struct SwitchAlarmStrategy {
     client: bk_runtime::Client,
     request: SwitchAlarmStrategyRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SwitchAlarmStrategy {
     /// Starts a call; required parameters are arguments.
@@ -55,6 +56,7 @@ impl SwitchAlarmStrategy {
                 ids: ids,
                 is_enabled: is_enabled,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -62,11 +64,20 @@ impl SwitchAlarmStrategy {
         client: bk_runtime::Client,
         request: SwitchAlarmStrategyRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &SwitchAlarmStrategyRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -76,7 +87,7 @@ impl SwitchAlarmStrategy {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`SwitchAlarmStrategyResponse`].
     pub async fn send(self) -> Result<SwitchAlarmStrategyResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `switch_alarm_strategy` response.

@@ -54,6 +54,7 @@ pub struct SwitchAlarmStrategyByLabelsRequest {
 pub struct SwitchAlarmStrategyByLabels {
     client: bk_runtime::Client,
     request: SwitchAlarmStrategyByLabelsRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SwitchAlarmStrategyByLabels {
     /// Starts a call; required parameters are arguments.
@@ -71,6 +72,7 @@ impl SwitchAlarmStrategyByLabels {
                 action: action,
                 force: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -78,7 +80,11 @@ impl SwitchAlarmStrategyByLabels {
         client: bk_runtime::Client,
         request: SwitchAlarmStrategyByLabelsRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Whether to force the operation.
     ///
@@ -91,6 +97,11 @@ impl SwitchAlarmStrategyByLabels {
     pub fn request(&self) -> &SwitchAlarmStrategyByLabelsRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/switch_alarm_strategy_by_labels/` · not idempotent (never retried once sent)
@@ -101,7 +112,7 @@ impl SwitchAlarmStrategyByLabels {
     pub async fn send(
         self,
     ) -> Result<SwitchAlarmStrategyByLabelsResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `switch_alarm_strategy_by_labels` response.

@@ -64,6 +64,7 @@ pub struct TestReportMailRequest {
 pub struct TestReportMail {
     client: bk_runtime::Client,
     request: TestReportMailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl TestReportMail {
     /// Starts a call; required parameters are arguments.
@@ -85,6 +86,7 @@ impl TestReportMail {
                 report_contents: report_contents,
                 frequency: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -92,7 +94,11 @@ impl TestReportMail {
         client: bk_runtime::Client,
         request: TestReportMailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// `channels` (array of [`TestReportMailRequestChannels`]).
     pub fn channels(mut self, value: Vec<TestReportMailRequestChannels>) -> Self {
@@ -113,6 +119,11 @@ impl TestReportMail {
     pub fn request(&self) -> &TestReportMailRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/test_report_mail/` · not idempotent (never retried once sent)
@@ -121,7 +132,7 @@ impl TestReportMail {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`TestReportMailResponse`].
     pub async fn send(self) -> Result<TestReportMailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `test_report_mail` response.

@@ -51,6 +51,7 @@ pub struct TestUptimeCheckTaskRequest {
 pub struct TestUptimeCheckTask {
     client: bk_runtime::Client,
     request: TestUptimeCheckTaskRequest,
+    options: bk_runtime::CallOptions,
 }
 impl TestUptimeCheckTask {
     /// Starts a call; required parameters are arguments.
@@ -69,6 +70,7 @@ impl TestUptimeCheckTask {
                 node_id_list: node_id_list,
                 config: config,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -76,11 +78,20 @@ impl TestUptimeCheckTask {
         client: bk_runtime::Client,
         request: TestUptimeCheckTaskRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &TestUptimeCheckTaskRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -90,7 +101,7 @@ impl TestUptimeCheckTask {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`TestUptimeCheckTaskResponse`].
     pub async fn send(self) -> Result<TestUptimeCheckTaskResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `test_uptime_check_task` response.

@@ -16,23 +16,23 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
 /// Parameters of `time_series_unify_query` ([`TimeSeriesUnifyQuery`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct TimeSeriesUnifyQueryRequest {
-    /// `target` (array of any JSON).
+    /// Monitoring targets (hosts or topology nodes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Vec<serde_json::Value>>,
-    /// `target_filter_type` ([`TimeSeriesUnifyQueryRequestTargetFilterType`]).
+    /// How targets are applied (in the query or after it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_filter_type: Option<TimeSeriesUnifyQueryRequestTargetFilterType>,
-    /// `post_query_filter_dict` (map of any JSON).
+    /// Filters applied after the query.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_query_filter_dict: Option<
         std::collections::BTreeMap<String, serde_json::Value>,
     >,
-    /// `bk_biz_id` (integer).
+    /// Business id.
     pub bk_biz_id: i64,
     /// `query_configs` (array of [`TimeSeriesUnifyQueryRequestQueryConfigs`]).
     #[serde(default, deserialize_with = "bk_runtime::serde_helpers::null_default")]
     pub query_configs: Vec<TimeSeriesUnifyQueryRequestQueryConfigs>,
-    /// `expression` (string).
+    /// Expression combining the query aliases, e.g. `a + b`.
     pub expression: String,
     /// `stack` (string).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,26 +43,30 @@ pub struct TimeSeriesUnifyQueryRequest {
     /// `functions` (array of [`TimeSeriesUnifyQueryRequestFunctions`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub functions: Option<Vec<TimeSeriesUnifyQueryRequestFunctions>>,
-    /// `start_time` (integer).
+    /// Start of the time range.
+    ///
+    /// seconds since the Unix epoch
     pub start_time: i64,
-    /// `end_time` (integer).
+    /// End of the time range.
+    ///
+    /// seconds since the Unix epoch
     pub end_time: i64,
-    /// `limit` (integer).
+    /// Maximum number of points.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<i64>,
-    /// `slimit` (integer).
+    /// Maximum number of series.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slimit: Option<i64>,
-    /// `down_sample_range` (string).
+    /// Down-sampling interval, e.g. `1m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub down_sample_range: Option<String>,
-    /// `format` ([`TimeSeriesUnifyQueryRequestFormat`]).
+    /// Output format.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<TimeSeriesUnifyQueryRequestFormat>,
-    /// `type` ([`TimeSeriesUnifyQueryRequestType`]).
+    /// Instant or range query.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub r#type: Option<TimeSeriesUnifyQueryRequestType>,
-    /// `series_num` (integer).
+    /// Number of series to return.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series_num: Option<i64>,
 }
@@ -72,23 +76,23 @@ pub struct TimeSeriesUnifyQueryRequest {
 ///
 /// # Parameters
 ///
-/// - `target` (array of any JSON)
-/// - `target_filter_type` ([`TimeSeriesUnifyQueryRequestTargetFilterType`])
-/// - `post_query_filter_dict` (map of any JSON)
-/// - `bk_biz_id` (integer, required)
+/// - `target` (array of any JSON): Monitoring targets (hosts or topology nodes).
+/// - `target_filter_type` ([`TimeSeriesUnifyQueryRequestTargetFilterType`]): How targets are applied (in the query or after it).
+/// - `post_query_filter_dict` (map of any JSON): Filters applied after the query.
+/// - `bk_biz_id` (integer, required): Business id.
 /// - `query_configs` (array of [`TimeSeriesUnifyQueryRequestQueryConfigs`], required)
-/// - `expression` (string, required)
+/// - `expression` (string, required): Expression combining the query aliases, e.g. `a + b`.
 /// - `stack` (string)
 /// - `function` (map of any JSON)
 /// - `functions` (array of [`TimeSeriesUnifyQueryRequestFunctions`])
-/// - `start_time` (integer, required)
-/// - `end_time` (integer, required)
-/// - `limit` (integer)
-/// - `slimit` (integer)
-/// - `down_sample_range` (string)
-/// - `format` ([`TimeSeriesUnifyQueryRequestFormat`])
-/// - `type` ([`TimeSeriesUnifyQueryRequestType`])
-/// - `series_num` (integer)
+/// - `start_time` (integer, required): Start of the time range. (seconds since the Unix epoch)
+/// - `end_time` (integer, required): End of the time range. (seconds since the Unix epoch)
+/// - `limit` (integer): Maximum number of points.
+/// - `slimit` (integer): Maximum number of series.
+/// - `down_sample_range` (string): Down-sampling interval, e.g. `1m`.
+/// - `format` ([`TimeSeriesUnifyQueryRequestFormat`]): Output format.
+/// - `type` ([`TimeSeriesUnifyQueryRequestType`]): Instant or range query.
+/// - `series_num` (integer): Number of series to return.
 ///
 /// # Example
 ///
@@ -104,6 +108,7 @@ pub struct TimeSeriesUnifyQueryRequest {
 pub struct TimeSeriesUnifyQuery {
     client: bk_runtime::Client,
     request: TimeSeriesUnifyQueryRequest,
+    options: bk_runtime::CallOptions,
 }
 impl TimeSeriesUnifyQuery {
     /// Starts a call; required parameters are arguments.
@@ -136,6 +141,7 @@ impl TimeSeriesUnifyQuery {
                 r#type: None,
                 series_num: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -143,14 +149,18 @@ impl TimeSeriesUnifyQuery {
         client: bk_runtime::Client,
         request: TimeSeriesUnifyQueryRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
-    /// `target` (array of any JSON).
+    /// Monitoring targets (hosts or topology nodes).
     pub fn target(mut self, value: Vec<serde_json::Value>) -> Self {
         self.request.target = Some(value);
         self
     }
-    /// `target_filter_type` ([`TimeSeriesUnifyQueryRequestTargetFilterType`]).
+    /// How targets are applied (in the query or after it).
     pub fn target_filter_type(
         mut self,
         value: TimeSeriesUnifyQueryRequestTargetFilterType,
@@ -158,7 +168,7 @@ impl TimeSeriesUnifyQuery {
         self.request.target_filter_type = Some(value);
         self
     }
-    /// `post_query_filter_dict` (map of any JSON).
+    /// Filters applied after the query.
     pub fn post_query_filter_dict(
         mut self,
         value: std::collections::BTreeMap<String, serde_json::Value>,
@@ -187,32 +197,32 @@ impl TimeSeriesUnifyQuery {
         self.request.functions = Some(value);
         self
     }
-    /// `limit` (integer).
+    /// Maximum number of points.
     pub fn limit(mut self, value: i64) -> Self {
         self.request.limit = Some(value);
         self
     }
-    /// `slimit` (integer).
+    /// Maximum number of series.
     pub fn slimit(mut self, value: i64) -> Self {
         self.request.slimit = Some(value);
         self
     }
-    /// `down_sample_range` (string).
+    /// Down-sampling interval, e.g. `1m`.
     pub fn down_sample_range(mut self, value: impl Into<String>) -> Self {
         self.request.down_sample_range = Some(value.into());
         self
     }
-    /// `format` ([`TimeSeriesUnifyQueryRequestFormat`]).
+    /// Output format.
     pub fn format(mut self, value: TimeSeriesUnifyQueryRequestFormat) -> Self {
         self.request.format = Some(value);
         self
     }
-    /// `type` ([`TimeSeriesUnifyQueryRequestType`]).
+    /// Instant or range query.
     pub fn r#type(mut self, value: TimeSeriesUnifyQueryRequestType) -> Self {
         self.request.r#type = Some(value);
         self
     }
-    /// `series_num` (integer).
+    /// Number of series to return.
     pub fn series_num(mut self, value: i64) -> Self {
         self.request.series_num = Some(value);
         self
@@ -220,6 +230,11 @@ impl TimeSeriesUnifyQuery {
     /// The request as it will be sent.
     pub fn request(&self) -> &TimeSeriesUnifyQueryRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -229,10 +244,10 @@ impl TimeSeriesUnifyQuery {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`TimeSeriesUnifyQueryResponse`].
     pub async fn send(self) -> Result<TimeSeriesUnifyQueryResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `TimeSeriesUnifyQueryRequestTargetFilterType` values (the spec gives no description).
+/// How targets are applied (in the query or after it).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TimeSeriesUnifyQueryRequestTargetFilterType {
     /// `"auto"`
@@ -432,7 +447,7 @@ pub struct TimeSeriesUnifyQueryRequestFunctions {
     #[serde(default, deserialize_with = "bk_runtime::serde_helpers::null_default")]
     pub params: Vec<std::collections::BTreeMap<String, serde_json::Value>>,
 }
-/// The `TimeSeriesUnifyQueryRequestFormat` values (the spec gives no description).
+/// Output format.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TimeSeriesUnifyQueryRequestFormat {
     /// `"time_series"`
@@ -486,7 +501,7 @@ impl<'de> serde::Deserialize<'de> for TimeSeriesUnifyQueryRequestFormat {
         Ok(Self::from(s.as_ref()))
     }
 }
-/// The `TimeSeriesUnifyQueryRequestType` values (the spec gives no description).
+/// Instant or range query.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TimeSeriesUnifyQueryRequestType {
     /// `"instant"`

@@ -16,23 +16,23 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
 /// Parameters of `time_series_unify_query_raw` ([`TimeSeriesUnifyQueryRaw`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct TimeSeriesUnifyQueryRawRequest {
-    /// `target` (array of any JSON).
+    /// Monitoring targets (hosts or topology nodes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Vec<serde_json::Value>>,
-    /// `target_filter_type` ([`TimeSeriesUnifyQueryRawRequestTargetFilterType`]).
+    /// How targets are applied (in the query or after it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_filter_type: Option<TimeSeriesUnifyQueryRawRequestTargetFilterType>,
-    /// `post_query_filter_dict` (map of any JSON).
+    /// Filters applied after the query.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_query_filter_dict: Option<
         std::collections::BTreeMap<String, serde_json::Value>,
     >,
-    /// `bk_biz_id` (integer).
+    /// Business id.
     pub bk_biz_id: i64,
     /// `query_configs` (array of [`TimeSeriesUnifyQueryRawRequestQueryConfigs`]).
     #[serde(default, deserialize_with = "bk_runtime::serde_helpers::null_default")]
     pub query_configs: Vec<TimeSeriesUnifyQueryRawRequestQueryConfigs>,
-    /// `expression` (string).
+    /// Expression combining the query aliases, e.g. `a + b`.
     pub expression: String,
     /// `stack` (string).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,26 +43,30 @@ pub struct TimeSeriesUnifyQueryRawRequest {
     /// `functions` (array of [`TimeSeriesUnifyQueryRawRequestFunctions`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub functions: Option<Vec<TimeSeriesUnifyQueryRawRequestFunctions>>,
-    /// `start_time` (integer).
+    /// Start of the time range.
+    ///
+    /// seconds since the Unix epoch
     pub start_time: i64,
-    /// `end_time` (integer).
+    /// End of the time range.
+    ///
+    /// seconds since the Unix epoch
     pub end_time: i64,
-    /// `limit` (integer).
+    /// Maximum number of points.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<i64>,
-    /// `slimit` (integer).
+    /// Maximum number of series.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slimit: Option<i64>,
-    /// `down_sample_range` (string).
+    /// Down-sampling interval, e.g. `1m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub down_sample_range: Option<String>,
-    /// `format` ([`TimeSeriesUnifyQueryRawRequestFormat`]).
+    /// Output format.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<TimeSeriesUnifyQueryRawRequestFormat>,
-    /// `type` ([`TimeSeriesUnifyQueryRawRequestType`]).
+    /// Instant or range query.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub r#type: Option<TimeSeriesUnifyQueryRawRequestType>,
-    /// `series_num` (integer).
+    /// Number of series to return.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series_num: Option<i64>,
 }
@@ -72,23 +76,23 @@ pub struct TimeSeriesUnifyQueryRawRequest {
 ///
 /// # Parameters
 ///
-/// - `target` (array of any JSON)
-/// - `target_filter_type` ([`TimeSeriesUnifyQueryRawRequestTargetFilterType`])
-/// - `post_query_filter_dict` (map of any JSON)
-/// - `bk_biz_id` (integer, required)
+/// - `target` (array of any JSON): Monitoring targets (hosts or topology nodes).
+/// - `target_filter_type` ([`TimeSeriesUnifyQueryRawRequestTargetFilterType`]): How targets are applied (in the query or after it).
+/// - `post_query_filter_dict` (map of any JSON): Filters applied after the query.
+/// - `bk_biz_id` (integer, required): Business id.
 /// - `query_configs` (array of [`TimeSeriesUnifyQueryRawRequestQueryConfigs`], required)
-/// - `expression` (string, required)
+/// - `expression` (string, required): Expression combining the query aliases, e.g. `a + b`.
 /// - `stack` (string)
 /// - `function` (map of any JSON)
 /// - `functions` (array of [`TimeSeriesUnifyQueryRawRequestFunctions`])
-/// - `start_time` (integer, required)
-/// - `end_time` (integer, required)
-/// - `limit` (integer)
-/// - `slimit` (integer)
-/// - `down_sample_range` (string)
-/// - `format` ([`TimeSeriesUnifyQueryRawRequestFormat`])
-/// - `type` ([`TimeSeriesUnifyQueryRawRequestType`])
-/// - `series_num` (integer)
+/// - `start_time` (integer, required): Start of the time range. (seconds since the Unix epoch)
+/// - `end_time` (integer, required): End of the time range. (seconds since the Unix epoch)
+/// - `limit` (integer): Maximum number of points.
+/// - `slimit` (integer): Maximum number of series.
+/// - `down_sample_range` (string): Down-sampling interval, e.g. `1m`.
+/// - `format` ([`TimeSeriesUnifyQueryRawRequestFormat`]): Output format.
+/// - `type` ([`TimeSeriesUnifyQueryRawRequestType`]): Instant or range query.
+/// - `series_num` (integer): Number of series to return.
 ///
 /// # Example
 ///
@@ -104,6 +108,7 @@ pub struct TimeSeriesUnifyQueryRawRequest {
 pub struct TimeSeriesUnifyQueryRaw {
     client: bk_runtime::Client,
     request: TimeSeriesUnifyQueryRawRequest,
+    options: bk_runtime::CallOptions,
 }
 impl TimeSeriesUnifyQueryRaw {
     /// Starts a call; required parameters are arguments.
@@ -136,6 +141,7 @@ impl TimeSeriesUnifyQueryRaw {
                 r#type: None,
                 series_num: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -143,14 +149,18 @@ impl TimeSeriesUnifyQueryRaw {
         client: bk_runtime::Client,
         request: TimeSeriesUnifyQueryRawRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
-    /// `target` (array of any JSON).
+    /// Monitoring targets (hosts or topology nodes).
     pub fn target(mut self, value: Vec<serde_json::Value>) -> Self {
         self.request.target = Some(value);
         self
     }
-    /// `target_filter_type` ([`TimeSeriesUnifyQueryRawRequestTargetFilterType`]).
+    /// How targets are applied (in the query or after it).
     pub fn target_filter_type(
         mut self,
         value: TimeSeriesUnifyQueryRawRequestTargetFilterType,
@@ -158,7 +168,7 @@ impl TimeSeriesUnifyQueryRaw {
         self.request.target_filter_type = Some(value);
         self
     }
-    /// `post_query_filter_dict` (map of any JSON).
+    /// Filters applied after the query.
     pub fn post_query_filter_dict(
         mut self,
         value: std::collections::BTreeMap<String, serde_json::Value>,
@@ -187,32 +197,32 @@ impl TimeSeriesUnifyQueryRaw {
         self.request.functions = Some(value);
         self
     }
-    /// `limit` (integer).
+    /// Maximum number of points.
     pub fn limit(mut self, value: i64) -> Self {
         self.request.limit = Some(value);
         self
     }
-    /// `slimit` (integer).
+    /// Maximum number of series.
     pub fn slimit(mut self, value: i64) -> Self {
         self.request.slimit = Some(value);
         self
     }
-    /// `down_sample_range` (string).
+    /// Down-sampling interval, e.g. `1m`.
     pub fn down_sample_range(mut self, value: impl Into<String>) -> Self {
         self.request.down_sample_range = Some(value.into());
         self
     }
-    /// `format` ([`TimeSeriesUnifyQueryRawRequestFormat`]).
+    /// Output format.
     pub fn format(mut self, value: TimeSeriesUnifyQueryRawRequestFormat) -> Self {
         self.request.format = Some(value);
         self
     }
-    /// `type` ([`TimeSeriesUnifyQueryRawRequestType`]).
+    /// Instant or range query.
     pub fn r#type(mut self, value: TimeSeriesUnifyQueryRawRequestType) -> Self {
         self.request.r#type = Some(value);
         self
     }
-    /// `series_num` (integer).
+    /// Number of series to return.
     pub fn series_num(mut self, value: i64) -> Self {
         self.request.series_num = Some(value);
         self
@@ -220,6 +230,11 @@ impl TimeSeriesUnifyQueryRaw {
     /// The request as it will be sent.
     pub fn request(&self) -> &TimeSeriesUnifyQueryRawRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -231,10 +246,10 @@ impl TimeSeriesUnifyQueryRaw {
     pub async fn send(
         self,
     ) -> Result<TimeSeriesUnifyQueryRawResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `TimeSeriesUnifyQueryRawRequestTargetFilterType` values (the spec gives no description).
+/// How targets are applied (in the query or after it).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TimeSeriesUnifyQueryRawRequestTargetFilterType {
     /// `"auto"`
@@ -421,7 +436,7 @@ pub struct TimeSeriesUnifyQueryRawRequestFunctions {
     #[serde(default, deserialize_with = "bk_runtime::serde_helpers::null_default")]
     pub params: Vec<std::collections::BTreeMap<String, serde_json::Value>>,
 }
-/// The `TimeSeriesUnifyQueryRawRequestFormat` values (the spec gives no description).
+/// Output format.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TimeSeriesUnifyQueryRawRequestFormat {
     /// `"time_series"`
@@ -475,7 +490,7 @@ impl<'de> serde::Deserialize<'de> for TimeSeriesUnifyQueryRawRequestFormat {
         Ok(Self::from(s.as_ref()))
     }
 }
-/// The `TimeSeriesUnifyQueryRawRequestType` values (the spec gives no description).
+/// Instant or range query.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TimeSeriesUnifyQueryRawRequestType {
     /// `"instant"`

@@ -48,6 +48,7 @@ pub struct UpdatePartialStrategyV3Request {
 pub struct UpdatePartialStrategyV3 {
     client: bk_runtime::Client,
     request: UpdatePartialStrategyV3Request,
+    options: bk_runtime::CallOptions,
 }
 impl UpdatePartialStrategyV3 {
     /// Starts a call; required parameters are arguments.
@@ -64,6 +65,7 @@ impl UpdatePartialStrategyV3 {
                 ids: ids,
                 bk_biz_id: bk_biz_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -71,11 +73,20 @@ impl UpdatePartialStrategyV3 {
         client: bk_runtime::Client,
         request: UpdatePartialStrategyV3Request,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &UpdatePartialStrategyV3Request {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -87,7 +98,7 @@ impl UpdatePartialStrategyV3 {
     pub async fn send(
         self,
     ) -> Result<UpdatePartialStrategyV3Response, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `update_partial_strategy_v3` response.

@@ -52,6 +52,7 @@ pub struct UpgradeCollectPluginRequest {
 pub struct UpgradeCollectPlugin {
     client: bk_runtime::Client,
     request: UpgradeCollectPluginRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UpgradeCollectPlugin {
     /// Starts a call; required parameters are arguments.
@@ -69,6 +70,7 @@ impl UpgradeCollectPlugin {
                 params: params,
                 realtime: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -76,7 +78,11 @@ impl UpgradeCollectPlugin {
         client: bk_runtime::Client,
         request: UpgradeCollectPluginRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Whether to refresh the cache right away.
     pub fn realtime(mut self, value: bool) -> Self {
@@ -87,6 +93,11 @@ impl UpgradeCollectPlugin {
     pub fn request(&self) -> &UpgradeCollectPluginRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/monitor_v3/upgrade_collect_plugin/` · not idempotent (never retried once sent)
@@ -95,7 +106,7 @@ impl UpgradeCollectPlugin {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UpgradeCollectPluginResponse`].
     pub async fn send(self) -> Result<UpgradeCollectPluginResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `upgrade_collect_plugin` response.

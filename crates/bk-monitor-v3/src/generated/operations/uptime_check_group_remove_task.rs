@@ -47,6 +47,7 @@ pub struct UptimeCheckGroupRemoveTaskRequest {
 pub struct UptimeCheckGroupRemoveTask {
     client: bk_runtime::Client,
     request: UptimeCheckGroupRemoveTaskRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UptimeCheckGroupRemoveTask {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl UptimeCheckGroupRemoveTask {
                 task_id: task_id,
                 bk_biz_id: bk_biz_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,11 +72,20 @@ impl UptimeCheckGroupRemoveTask {
         client: bk_runtime::Client,
         request: UptimeCheckGroupRemoveTaskRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &UptimeCheckGroupRemoveTaskRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -86,7 +97,7 @@ impl UptimeCheckGroupRemoveTask {
     pub async fn send(
         self,
     ) -> Result<UptimeCheckGroupRemoveTaskResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `uptime_check_group_remove_task` response.

@@ -41,6 +41,7 @@ pub struct UptimeCheckTaskInfoRequest {
 pub struct UptimeCheckTaskInfo {
     client: bk_runtime::Client,
     request: UptimeCheckTaskInfoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl UptimeCheckTaskInfo {
     /// Starts a call; required parameters are arguments.
@@ -50,6 +51,7 @@ impl UptimeCheckTaskInfo {
             request: UptimeCheckTaskInfoRequest {
                 task_id: task_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -57,11 +59,20 @@ impl UptimeCheckTaskInfo {
         client: bk_runtime::Client,
         request: UptimeCheckTaskInfoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &UptimeCheckTaskInfoRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -71,7 +82,7 @@ impl UptimeCheckTaskInfo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`UptimeCheckTaskInfoResponse`].
     pub async fn send(self) -> Result<UptimeCheckTaskInfoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `uptime_check_task_info` response.

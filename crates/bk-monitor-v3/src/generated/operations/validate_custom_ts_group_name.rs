@@ -51,6 +51,7 @@ pub struct ValidateCustomTsGroupNameRequest {
 pub struct ValidateCustomTsGroupName {
     client: bk_runtime::Client,
     request: ValidateCustomTsGroupNameRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ValidateCustomTsGroupName {
     /// Starts a call; required parameters are arguments.
@@ -66,6 +67,7 @@ impl ValidateCustomTsGroupName {
                 name: name.into(),
                 bk_biz_id: bk_biz_id,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -73,7 +75,11 @@ impl ValidateCustomTsGroupName {
         client: bk_runtime::Client,
         request: ValidateCustomTsGroupNameRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Id of the time series group being edited; omit when creating a new one.
     pub fn time_series_group_id(mut self, value: i64) -> Self {
@@ -83,6 +89,11 @@ impl ValidateCustomTsGroupName {
     /// The request as it will be sent.
     pub fn request(&self) -> &ValidateCustomTsGroupNameRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -94,7 +105,7 @@ impl ValidateCustomTsGroupName {
     pub async fn send(
         self,
     ) -> Result<ValidateCustomTsGroupNameResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `validate_custom_ts_group_name` response.

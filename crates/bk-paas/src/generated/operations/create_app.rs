@@ -65,6 +65,7 @@ pub struct CreateAppRequest {
 pub struct CreateApp {
     client: bk_runtime::Client,
     request: CreateAppRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateApp {
     /// Starts a call; required parameters are arguments.
@@ -85,11 +86,16 @@ impl CreateApp {
                 width: None,
                 height: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: CreateAppRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Desktop category; an empty or unrecognised value is stored as `Other`.
     ///
@@ -117,6 +123,11 @@ impl CreateApp {
     pub fn request(&self) -> &CreateAppRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/bk_paas/create_app/` · not idempotent (never retried once sent)
@@ -125,7 +136,7 @@ impl CreateApp {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateAppResponse`].
     pub async fn send(self) -> Result<CreateAppResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_app` response.

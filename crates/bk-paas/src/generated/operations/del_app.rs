@@ -41,6 +41,7 @@ pub struct DelAppRequest {
 pub struct DelApp {
     client: bk_runtime::Client,
     request: DelAppRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DelApp {
     /// Starts a call; required parameters are arguments.
@@ -53,15 +54,25 @@ impl DelApp {
             request: DelAppRequest {
                 bk_light_app_code: bk_light_app_code.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: DelAppRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DelAppRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -71,9 +82,8 @@ impl DelApp {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DelAppResponse`].
     pub async fn send(self) -> Result<DelAppResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `del_app` response.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
-pub struct DelAppResponse {}
+pub type DelAppResponse = serde_json::Map<String, serde_json::Value>;

@@ -71,6 +71,7 @@ pub struct EditAppRequest {
 pub struct EditApp {
     client: bk_runtime::Client,
     request: EditAppRequest,
+    options: bk_runtime::CallOptions,
 }
 impl EditApp {
     /// Starts a call; required parameters are arguments.
@@ -90,11 +91,16 @@ impl EditApp {
                 width: None,
                 height: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: EditAppRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New display name.
     pub fn bk_light_app_name(mut self, value: impl Into<String>) -> Self {
@@ -135,6 +141,11 @@ impl EditApp {
     pub fn request(&self) -> &EditAppRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/bk_paas/edit_app/` · not idempotent (never retried once sent)
@@ -143,9 +154,8 @@ impl EditApp {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`EditAppResponse`].
     pub async fn send(self) -> Result<EditAppResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `edit_app` response.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
-pub struct EditAppResponse {}
+pub type EditAppResponse = serde_json::Map<String, serde_json::Value>;

@@ -48,6 +48,7 @@ pub struct GetAppInfoRequest {
 pub struct GetAppInfo {
     client: bk_runtime::Client,
     request: GetAppInfoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetAppInfo {
     /// Starts a call; required parameters are arguments.
@@ -58,11 +59,16 @@ impl GetAppInfo {
                 target_app_code: None,
                 fields: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: GetAppInfoRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Application codes separated by `;`; empty or absent means every application.
     pub fn target_app_code(mut self, value: impl Into<String>) -> Self {
@@ -80,6 +86,11 @@ impl GetAppInfo {
     pub fn request(&self) -> &GetAppInfoRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/bk_paas/get_app_info/` · idempotent (retried on transient failures) · cacheable for 300 s
@@ -88,7 +99,7 @@ impl GetAppInfo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetAppInfoResponse`].
     pub async fn send(self) -> Result<GetAppInfoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_app_info` response.

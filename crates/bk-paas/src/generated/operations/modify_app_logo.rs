@@ -46,6 +46,7 @@ pub struct ModifyAppLogoRequest {
 pub struct ModifyAppLogo {
     client: bk_runtime::Client,
     request: ModifyAppLogoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ModifyAppLogo {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +61,7 @@ impl ModifyAppLogo {
                 bk_light_app_code: bk_light_app_code.into(),
                 logo: logo.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,11 +69,20 @@ impl ModifyAppLogo {
         client: bk_runtime::Client,
         request: ModifyAppLogoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &ModifyAppLogoRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -81,9 +92,8 @@ impl ModifyAppLogo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ModifyAppLogoResponse`].
     pub async fn send(self) -> Result<ModifyAppLogoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `modify_app_logo` response.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
-pub struct ModifyAppLogoResponse {}
+pub type ModifyAppLogoResponse = serde_json::Map<String, serde_json::Value>;

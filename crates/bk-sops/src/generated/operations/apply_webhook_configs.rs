@@ -63,6 +63,7 @@ pub struct ApplyWebhookConfigsRequest {
 pub struct ApplyWebhookConfigs {
     client: bk_runtime::Client,
     request: ApplyWebhookConfigsRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ApplyWebhookConfigs {
     /// Starts a call; required parameters are arguments.
@@ -81,6 +82,7 @@ impl ApplyWebhookConfigs {
                 enable_webhook: None,
                 template_ids: template_ids,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -88,7 +90,11 @@ impl ApplyWebhookConfigs {
         client: bk_runtime::Client,
         request: ApplyWebhookConfigsRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Extra settings: authentication, request headers and retries.
     pub fn extra_info(
@@ -109,6 +115,11 @@ impl ApplyWebhookConfigs {
     pub fn request(&self) -> &ApplyWebhookConfigsRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/apply_webhook_configs/` · not idempotent (never retried once sent)
@@ -117,8 +128,8 @@ impl ApplyWebhookConfigs {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ApplyWebhookConfigsResponse`].
     pub async fn send(self) -> Result<ApplyWebhookConfigsResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `apply_webhook_configs` response (untyped: the spec gives no schema).
-pub type ApplyWebhookConfigsResponse = serde_json::Value;
+/// The `data` of a successful `apply_webhook_configs` response.
+pub type ApplyWebhookConfigsResponse = bk_runtime::NoData;

@@ -58,6 +58,7 @@ pub struct ClaimFunctionalizationTaskRequest {
 pub struct ClaimFunctionalizationTask {
     client: bk_runtime::Client,
     request: ClaimFunctionalizationTaskRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ClaimFunctionalizationTask {
     /// Starts a call; required parameters are arguments.
@@ -76,6 +77,7 @@ impl ClaimFunctionalizationTask {
                 name: None,
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -83,7 +85,11 @@ impl ClaimFunctionalizationTask {
         client: bk_runtime::Client,
         request: ClaimFunctionalizationTaskRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New task name.
     pub fn name(mut self, value: impl Into<String>) -> Self {
@@ -99,6 +105,11 @@ impl ClaimFunctionalizationTask {
     pub fn request(&self) -> &ClaimFunctionalizationTaskRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/claim_functionalization_task/` · not idempotent (never retried once sent)
@@ -109,7 +120,7 @@ impl ClaimFunctionalizationTask {
     pub async fn send(
         self,
     ) -> Result<ClaimFunctionalizationTaskResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `claim_functionalization_task` response.

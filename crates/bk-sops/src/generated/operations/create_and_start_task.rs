@@ -85,6 +85,7 @@ pub struct CreateAndStartTaskRequest {
 pub struct CreateAndStartTask {
     client: bk_runtime::Client,
     request: CreateAndStartTaskRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateAndStartTask {
     /// Starts a call; required parameters are arguments.
@@ -109,6 +110,7 @@ impl CreateAndStartTask {
                 description: None,
                 callback_url: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -116,7 +118,11 @@ impl CreateAndStartTask {
         client: bk_runtime::Client,
         request: CreateAndStartTaskRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -172,6 +178,11 @@ impl CreateAndStartTask {
     pub fn request(&self) -> &CreateAndStartTaskRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/create_and_start_task/` · not idempotent (never retried once sent)
@@ -180,7 +191,7 @@ impl CreateAndStartTask {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateAndStartTaskResponse`].
     pub async fn send(self) -> Result<CreateAndStartTaskResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_and_start_task` response.

@@ -58,6 +58,7 @@ pub struct CreateClockedTaskRequest {
 pub struct CreateClockedTask {
     client: bk_runtime::Client,
     request: CreateClockedTaskRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateClockedTask {
     /// Starts a call; required parameters are arguments.
@@ -78,6 +79,7 @@ impl CreateClockedTask {
                 plan_start_time: plan_start_time.into(),
                 task_parameters: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -85,7 +87,11 @@ impl CreateClockedTask {
         client: bk_runtime::Client,
         request: CreateClockedTaskRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -104,6 +110,11 @@ impl CreateClockedTask {
     pub fn request(&self) -> &CreateClockedTaskRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/create_clocked_task/` · not idempotent (never retried once sent)
@@ -112,7 +123,7 @@ impl CreateClockedTask {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateClockedTaskResponse`].
     pub async fn send(self) -> Result<CreateClockedTaskResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_clocked_task` response.

@@ -70,6 +70,7 @@ pub struct CreatePeriodicTaskRequest {
 pub struct CreatePeriodicTask {
     client: bk_runtime::Client,
     request: CreatePeriodicTaskRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreatePeriodicTask {
     /// Starts a call; required parameters are arguments.
@@ -92,6 +93,7 @@ impl CreatePeriodicTask {
                 constants: None,
                 exclude_task_nodes_id: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -99,7 +101,11 @@ impl CreatePeriodicTask {
         client: bk_runtime::Client,
         request: CreatePeriodicTaskRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Where the template comes from (`business` or `common`).
     ///
@@ -133,6 +139,11 @@ impl CreatePeriodicTask {
     pub fn request(&self) -> &CreatePeriodicTaskRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/create_periodic_task/` · not idempotent (never retried once sent)
@@ -141,7 +152,7 @@ impl CreatePeriodicTask {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreatePeriodicTaskResponse`].
     pub async fn send(self) -> Result<CreatePeriodicTaskResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_periodic_task` response.

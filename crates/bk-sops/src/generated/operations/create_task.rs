@@ -91,6 +91,7 @@ pub struct CreateTaskRequest {
 pub struct CreateTask {
     client: bk_runtime::Client,
     request: CreateTaskRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateTask {
     /// Starts a call; required parameters are arguments.
@@ -116,11 +117,16 @@ impl CreateTask {
                 simplify_vars: None,
                 callback_url: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: CreateTaskRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -181,6 +187,11 @@ impl CreateTask {
     pub fn request(&self) -> &CreateTaskRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/create_task/` · not idempotent (never retried once sent)
@@ -189,7 +200,7 @@ impl CreateTask {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateTaskResponse`].
     pub async fn send(self) -> Result<CreateTaskResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `create_task` response.

@@ -100,6 +100,7 @@ pub struct CreateTemplateRequest {
 pub struct CreateTemplate {
     client: bk_runtime::Client,
     request: CreateTemplateRequest,
+    options: bk_runtime::CallOptions,
 }
 impl CreateTemplate {
     /// Starts a call; required parameters are arguments.
@@ -125,6 +126,7 @@ impl CreateTemplate {
                 template_labels: None,
                 executor_proxy: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -132,7 +134,11 @@ impl CreateTemplate {
         client: bk_runtime::Client,
         request: CreateTemplateRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -204,6 +210,11 @@ impl CreateTemplate {
     pub fn request(&self) -> &CreateTemplateRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/create_template/` · not idempotent (never retried once sent)
@@ -212,7 +223,7 @@ impl CreateTemplate {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`CreateTemplateResponse`].
     pub async fn send(self) -> Result<CreateTemplateResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// Format of `pipeline_tree`.

@@ -72,6 +72,7 @@ pub struct FastCreateTaskRequest {
 pub struct FastCreateTask {
     client: bk_runtime::Client,
     request: FastCreateTaskRequest,
+    options: bk_runtime::CallOptions,
 }
 impl FastCreateTask {
     /// Starts a call; required parameters are arguments.
@@ -92,6 +93,7 @@ impl FastCreateTask {
                 description: None,
                 category: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -99,7 +101,11 @@ impl FastCreateTask {
         client: bk_runtime::Client,
         request: FastCreateTaskRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Whether subprocesses come from common templates (true) or project templates (false).
     ///
@@ -129,6 +135,11 @@ impl FastCreateTask {
     pub fn request(&self) -> &FastCreateTaskRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/fast_create_task/` · not idempotent (never retried once sent)
@@ -137,7 +148,7 @@ impl FastCreateTask {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`FastCreateTaskResponse`].
     pub async fn send(self) -> Result<FastCreateTaskResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `fast_create_task` response.

@@ -84,6 +84,7 @@ pub struct GetClockedTaskListRequest {
 pub struct GetClockedTaskList {
     client: bk_runtime::Client,
     request: GetClockedTaskListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetClockedTaskList {
     /// Starts a call; required parameters are arguments.
@@ -102,6 +103,7 @@ impl GetClockedTaskList {
                 limit: None,
                 offset: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -109,7 +111,11 @@ impl GetClockedTaskList {
         client: bk_runtime::Client,
         request: GetClockedTaskListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -164,6 +170,11 @@ impl GetClockedTaskList {
     pub fn request(&self) -> &GetClockedTaskListRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/get_clocked_task_list/` · idempotent (retried on transient failures)
@@ -172,7 +183,7 @@ impl GetClockedTaskList {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetClockedTaskListResponse`].
     pub async fn send(self) -> Result<GetClockedTaskListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_clocked_task_list` response.

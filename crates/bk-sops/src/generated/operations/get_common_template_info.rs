@@ -71,6 +71,7 @@ pub struct GetCommonTemplateInfoRequest {
 pub struct GetCommonTemplateInfo {
     client: bk_runtime::Client,
     request: GetCommonTemplateInfoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetCommonTemplateInfo {
     /// Starts a call; required parameters are arguments.
@@ -85,6 +86,7 @@ impl GetCommonTemplateInfo {
                 include_notify: None,
                 include_pipeline_tree: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -92,7 +94,11 @@ impl GetCommonTemplateInfo {
         client: bk_runtime::Client,
         request: GetCommonTemplateInfoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Also return the executor proxy.
     ///
@@ -133,6 +139,11 @@ impl GetCommonTemplateInfo {
     pub fn request(&self) -> &GetCommonTemplateInfoRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/sops/get_common_template_info/` · idempotent (retried on transient failures)
@@ -141,7 +152,7 @@ impl GetCommonTemplateInfo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetCommonTemplateInfoResponse`].
     pub async fn send(self) -> Result<GetCommonTemplateInfoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_common_template_info` response.

@@ -72,6 +72,7 @@ pub struct GetCommonTemplateListRequest {
 pub struct GetCommonTemplateList {
     client: bk_runtime::Client,
     request: GetCommonTemplateListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetCommonTemplateList {
     /// Starts a call; required parameters are arguments.
@@ -86,6 +87,7 @@ impl GetCommonTemplateList {
                 include_labels: None,
                 expected_timezone: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -93,7 +95,11 @@ impl GetCommonTemplateList {
         client: bk_runtime::Client,
         request: GetCommonTemplateListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Also return the executor proxy.
     ///
@@ -139,6 +145,11 @@ impl GetCommonTemplateList {
     pub fn request(&self) -> &GetCommonTemplateListRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/sops/get_common_template_list/` · idempotent (retried on transient failures) · cacheable for 300 s
@@ -147,7 +158,7 @@ impl GetCommonTemplateList {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetCommonTemplateListResponse`].
     pub async fn send(self) -> Result<GetCommonTemplateListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_common_template_list` response.

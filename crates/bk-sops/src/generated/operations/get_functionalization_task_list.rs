@@ -93,6 +93,7 @@ pub struct GetFunctionalizationTaskListRequest {
 pub struct GetFunctionalizationTaskList {
     client: bk_runtime::Client,
     request: GetFunctionalizationTaskListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetFunctionalizationTaskList {
     /// Starts a call; required parameters are arguments.
@@ -113,6 +114,7 @@ impl GetFunctionalizationTaskList {
                 create_time_gte: None,
                 create_time_lte: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -120,7 +122,11 @@ impl GetFunctionalizationTaskList {
         client: bk_runtime::Client,
         request: GetFunctionalizationTaskListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only tasks in this stage.
     pub fn status(
@@ -196,6 +202,11 @@ impl GetFunctionalizationTaskList {
     pub fn request(&self) -> &GetFunctionalizationTaskListRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/sops/get_functionalization_task_list/` · idempotent (retried on transient failures)
@@ -206,7 +217,7 @@ impl GetFunctionalizationTaskList {
     pub async fn send(
         self,
     ) -> Result<GetFunctionalizationTaskListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_functionalization_task_list` response.

@@ -60,6 +60,7 @@ pub struct GetMiniAppListRequest {
 pub struct GetMiniAppList {
     client: bk_runtime::Client,
     request: GetMiniAppListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetMiniAppList {
     /// Starts a call; required parameters are arguments.
@@ -72,6 +73,7 @@ impl GetMiniAppList {
                 limit: None,
                 offset: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -79,7 +81,11 @@ impl GetMiniAppList {
         client: bk_runtime::Client,
         request: GetMiniAppListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -104,6 +110,11 @@ impl GetMiniAppList {
     pub fn request(&self) -> &GetMiniAppListRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/get_mini_app_list/` · idempotent (retried on transient failures)
@@ -112,7 +123,7 @@ impl GetMiniAppList {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetMiniAppListResponse`].
     pub async fn send(self) -> Result<GetMiniAppListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_mini_app_list` response.

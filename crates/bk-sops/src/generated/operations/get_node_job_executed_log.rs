@@ -60,6 +60,7 @@ pub struct GetNodeJobExecutedLogRequest {
 pub struct GetNodeJobExecutedLog {
     client: bk_runtime::Client,
     request: GetNodeJobExecutedLogRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetNodeJobExecutedLog {
     /// Starts a call; required parameters are arguments.
@@ -78,6 +79,7 @@ impl GetNodeJobExecutedLog {
                 target_ip: None,
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -85,7 +87,11 @@ impl GetNodeJobExecutedLog {
         client: bk_runtime::Client,
         request: GetNodeJobExecutedLogRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only the log of this host.
     ///
@@ -103,6 +109,11 @@ impl GetNodeJobExecutedLog {
     pub fn request(&self) -> &GetNodeJobExecutedLogRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/get_node_job_executed_log/` · idempotent (retried on transient failures)
@@ -111,8 +122,8 @@ impl GetNodeJobExecutedLog {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetNodeJobExecutedLogResponse`].
     pub async fn send(self) -> Result<GetNodeJobExecutedLogResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
-/// The `data` of a successful `get_node_job_executed_log` response (untyped: the spec gives no schema).
-pub type GetNodeJobExecutedLogResponse = serde_json::Value;
+/// The `data` of a successful `get_node_job_executed_log` response.
+pub type GetNodeJobExecutedLogResponse = bk_runtime::NoData;

@@ -48,6 +48,7 @@ pub struct GetPeriodicTaskInfoRequest {
 pub struct GetPeriodicTaskInfo {
     client: bk_runtime::Client,
     request: GetPeriodicTaskInfoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetPeriodicTaskInfo {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl GetPeriodicTaskInfo {
                 bk_biz_id: bk_biz_id.into(),
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,7 +72,11 @@ impl GetPeriodicTaskInfo {
         client: bk_runtime::Client,
         request: GetPeriodicTaskInfoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -81,6 +87,11 @@ impl GetPeriodicTaskInfo {
     pub fn request(&self) -> &GetPeriodicTaskInfoRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/sops/get_periodic_task_info/` · idempotent (retried on transient failures)
@@ -89,7 +100,7 @@ impl GetPeriodicTaskInfo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetPeriodicTaskInfoResponse`].
     pub async fn send(self) -> Result<GetPeriodicTaskInfoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_periodic_task_info` response.

@@ -55,6 +55,7 @@ pub struct GetPeriodicTaskListRequest {
 pub struct GetPeriodicTaskList {
     client: bk_runtime::Client,
     request: GetPeriodicTaskListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetPeriodicTaskList {
     /// Starts a call; required parameters are arguments.
@@ -67,6 +68,7 @@ impl GetPeriodicTaskList {
                 scope: None,
                 expected_timezone: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -74,7 +76,11 @@ impl GetPeriodicTaskList {
         client: bk_runtime::Client,
         request: GetPeriodicTaskListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Also return editing information.
     ///
@@ -97,6 +103,11 @@ impl GetPeriodicTaskList {
     pub fn request(&self) -> &GetPeriodicTaskListRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/sops/get_periodic_task_list/` · idempotent (retried on transient failures)
@@ -105,7 +116,7 @@ impl GetPeriodicTaskList {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetPeriodicTaskListResponse`].
     pub async fn send(self) -> Result<GetPeriodicTaskListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_periodic_task_list` response.

@@ -47,6 +47,7 @@ pub struct GetPluginBaseInfoRequest {
 pub struct GetPluginBaseInfo {
     client: bk_runtime::Client,
     request: GetPluginBaseInfoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetPluginBaseInfo {
     /// Starts a call; required parameters are arguments.
@@ -57,6 +58,7 @@ impl GetPluginBaseInfo {
                 bk_biz_id: bk_biz_id.into(),
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -64,7 +66,11 @@ impl GetPluginBaseInfo {
         client: bk_runtime::Client,
         request: GetPluginBaseInfoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -75,6 +81,11 @@ impl GetPluginBaseInfo {
     pub fn request(&self) -> &GetPluginBaseInfoRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/get_plugin_base_info/` · idempotent (retried on transient failures) · cacheable for 300 s
@@ -83,7 +94,7 @@ impl GetPluginBaseInfo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetPluginBaseInfoResponse`].
     pub async fn send(self) -> Result<GetPluginBaseInfoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_plugin_base_info` response.

@@ -54,6 +54,7 @@ pub struct GetPluginDetailRequest {
 pub struct GetPluginDetail {
     client: bk_runtime::Client,
     request: GetPluginDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetPluginDetail {
     /// Starts a call; required parameters are arguments.
@@ -70,6 +71,7 @@ impl GetPluginDetail {
                 code: code.into(),
                 version: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -77,7 +79,11 @@ impl GetPluginDetail {
         client: bk_runtime::Client,
         request: GetPluginDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -95,6 +101,11 @@ impl GetPluginDetail {
     pub fn request(&self) -> &GetPluginDetailRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/sops/get_plugin_detail/` · idempotent (retried on transient failures) · cacheable for 300 s
@@ -103,7 +114,7 @@ impl GetPluginDetail {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetPluginDetailResponse`].
     pub async fn send(self) -> Result<GetPluginDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_plugin_detail` response.

@@ -45,6 +45,7 @@ pub struct GetPluginListRequest {
 pub struct GetPluginList {
     client: bk_runtime::Client,
     request: GetPluginListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetPluginList {
     /// Starts a call; required parameters are arguments.
@@ -55,6 +56,7 @@ impl GetPluginList {
                 bk_biz_id: bk_biz_id.into(),
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -62,7 +64,11 @@ impl GetPluginList {
         client: bk_runtime::Client,
         request: GetPluginListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -73,6 +79,11 @@ impl GetPluginList {
     pub fn request(&self) -> &GetPluginListRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/sops/get_plugin_list/` · idempotent (retried on transient failures) · cacheable for 300 s
@@ -81,7 +92,7 @@ impl GetPluginList {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetPluginListResponse`].
     pub async fn send(self) -> Result<GetPluginListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_plugin_list` response.

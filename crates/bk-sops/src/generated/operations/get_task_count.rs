@@ -61,6 +61,7 @@ pub struct GetTaskCountRequest {
 pub struct GetTaskCount {
     client: bk_runtime::Client,
     request: GetTaskCountRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTaskCount {
     /// Starts a call; required parameters are arguments.
@@ -75,6 +76,7 @@ impl GetTaskCount {
                 is_finished: None,
                 executor: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -82,7 +84,11 @@ impl GetTaskCount {
         client: bk_runtime::Client,
         request: GetTaskCountRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -113,6 +119,11 @@ impl GetTaskCount {
     pub fn request(&self) -> &GetTaskCountRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/get_task_count/` · idempotent (retried on transient failures)
@@ -121,7 +132,7 @@ impl GetTaskCount {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetTaskCountResponse`].
     pub async fn send(self) -> Result<GetTaskCountResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_task_count` response.

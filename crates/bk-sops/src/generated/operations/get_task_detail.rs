@@ -72,6 +72,7 @@ pub struct GetTaskDetailRequest {
 pub struct GetTaskDetail {
     client: bk_runtime::Client,
     request: GetTaskDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTaskDetail {
     /// Starts a call; required parameters are arguments.
@@ -91,6 +92,7 @@ impl GetTaskDetail {
                 scope: None,
                 include_pipeline_tree: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -98,7 +100,11 @@ impl GetTaskDetail {
         client: bk_runtime::Client,
         request: GetTaskDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Also return editing information.
     ///
@@ -137,6 +143,11 @@ impl GetTaskDetail {
     pub fn request(&self) -> &GetTaskDetailRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/sops/get_task_detail/` · idempotent (retried on transient failures)
@@ -145,7 +156,7 @@ impl GetTaskDetail {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetTaskDetailResponse`].
     pub async fn send(self) -> Result<GetTaskDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `TaskOutput` object (the spec gives no description).

@@ -46,6 +46,7 @@ pub struct GetTaskEffectiveTimeRequest {
 pub struct GetTaskEffectiveTime {
     client: bk_runtime::Client,
     request: GetTaskEffectiveTimeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTaskEffectiveTime {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +61,7 @@ impl GetTaskEffectiveTime {
                 bk_biz_id: bk_biz_id.into(),
                 task_id: task_id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,11 +69,20 @@ impl GetTaskEffectiveTime {
         client: bk_runtime::Client,
         request: GetTaskEffectiveTimeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetTaskEffectiveTimeRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -81,7 +92,7 @@ impl GetTaskEffectiveTime {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetTaskEffectiveTimeResponse`].
     pub async fn send(self) -> Result<GetTaskEffectiveTimeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_task_effective_time` response.

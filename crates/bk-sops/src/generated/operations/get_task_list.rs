@@ -110,6 +110,7 @@ pub struct GetTaskListRequest {
 pub struct GetTaskList {
     client: bk_runtime::Client,
     request: GetTaskListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTaskList {
     /// Starts a call; required parameters are arguments.
@@ -134,6 +135,7 @@ impl GetTaskList {
                 offset: None,
                 without_count: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -141,7 +143,11 @@ impl GetTaskList {
         client: bk_runtime::Client,
         request: GetTaskListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -228,6 +234,11 @@ impl GetTaskList {
     pub fn request(&self) -> &GetTaskListRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/sops/get_task_list/` · idempotent (retried on transient failures)
@@ -236,7 +247,7 @@ impl GetTaskList {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetTaskListResponse`].
     pub async fn send(self) -> Result<GetTaskListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_task_list` response.

@@ -62,6 +62,7 @@ pub struct GetTaskNodeDataRequest {
 pub struct GetTaskNodeData {
     client: bk_runtime::Client,
     request: GetTaskNodeDataRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTaskNodeData {
     /// Starts a call; required parameters are arguments.
@@ -83,6 +84,7 @@ impl GetTaskNodeData {
                 subprocess_stack: None,
                 template_node_id: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -90,7 +92,11 @@ impl GetTaskNodeData {
         client: bk_runtime::Client,
         request: GetTaskNodeDataRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -111,6 +117,11 @@ impl GetTaskNodeData {
     pub fn request(&self) -> &GetTaskNodeDataRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/sops/get_task_node_data/` · idempotent (retried on transient failures)
@@ -119,7 +130,7 @@ impl GetTaskNodeData {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetTaskNodeDataResponse`].
     pub async fn send(self) -> Result<GetTaskNodeDataResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `NodeExecutionTime` object (the spec gives no description).

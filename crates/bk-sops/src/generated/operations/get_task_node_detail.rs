@@ -69,6 +69,7 @@ pub struct GetTaskNodeDetailRequest {
 pub struct GetTaskNodeDetail {
     client: bk_runtime::Client,
     request: GetTaskNodeDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTaskNodeDetail {
     /// Starts a call; required parameters are arguments.
@@ -89,6 +90,7 @@ impl GetTaskNodeDetail {
                 r#loop: None,
                 max_histories: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -96,7 +98,11 @@ impl GetTaskNodeDetail {
         client: bk_runtime::Client,
         request: GetTaskNodeDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Code of the node's plugin; needed for plugin nodes.
     pub fn component_code(mut self, value: impl Into<String>) -> Self {
@@ -126,6 +132,11 @@ impl GetTaskNodeDetail {
     pub fn request(&self) -> &GetTaskNodeDetailRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/sops/get_task_node_detail/` · idempotent (retried on transient failures)
@@ -134,7 +145,7 @@ impl GetTaskNodeDetail {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetTaskNodeDetailResponse`].
     pub async fn send(self) -> Result<GetTaskNodeDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `NodeHistory` object (the spec gives no description).

@@ -69,6 +69,7 @@ pub struct GetTaskNodeLogRequest {
 pub struct GetTaskNodeLog {
     client: bk_runtime::Client,
     request: GetTaskNodeLogRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTaskNodeLog {
     /// Starts a call; required parameters are arguments.
@@ -90,6 +91,7 @@ impl GetTaskNodeLog {
                 page_size: None,
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -97,7 +99,11 @@ impl GetTaskNodeLog {
         client: bk_runtime::Client,
         request: GetTaskNodeLogRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Page number, from 1.
     ///
@@ -122,6 +128,11 @@ impl GetTaskNodeLog {
     pub fn request(&self) -> &GetTaskNodeLogRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/get_task_node_log/` · idempotent (retried on transient failures)
@@ -130,7 +141,7 @@ impl GetTaskNodeLog {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetTaskNodeLogResponse`].
     pub async fn send(self) -> Result<GetTaskNodeLogResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_task_node_log` response.

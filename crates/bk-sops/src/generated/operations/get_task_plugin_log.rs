@@ -60,6 +60,7 @@ pub struct GetTaskPluginLogRequest {
 pub struct GetTaskPluginLog {
     client: bk_runtime::Client,
     request: GetTaskPluginLogRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTaskPluginLog {
     /// Starts a call; required parameters are arguments.
@@ -80,6 +81,7 @@ impl GetTaskPluginLog {
                 scroll_id: None,
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -87,7 +89,11 @@ impl GetTaskPluginLog {
         client: bk_runtime::Client,
         request: GetTaskPluginLogRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Paging cursor: `scroll_id` of the previous answer.
     pub fn scroll_id(mut self, value: impl Into<String>) -> Self {
@@ -103,6 +109,11 @@ impl GetTaskPluginLog {
     pub fn request(&self) -> &GetTaskPluginLogRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/get_task_plugin_log/` · idempotent (retried on transient failures)
@@ -111,7 +122,7 @@ impl GetTaskPluginLog {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetTaskPluginLogResponse`].
     pub async fn send(self) -> Result<GetTaskPluginLogResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_task_plugin_log` response.

@@ -64,6 +64,7 @@ pub struct GetTaskStatusRequest {
 pub struct GetTaskStatus {
     client: bk_runtime::Client,
     request: GetTaskStatusRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTaskStatus {
     /// Starts a call; required parameters are arguments.
@@ -82,6 +83,7 @@ impl GetTaskStatus {
                 with_failed_node_info: None,
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -89,7 +91,11 @@ impl GetTaskStatus {
         client: bk_runtime::Client,
         request: GetTaskStatusRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Id of a subprocess node whose state to return instead.
     pub fn subprocess_id(mut self, value: impl Into<String>) -> Self {
@@ -117,6 +123,11 @@ impl GetTaskStatus {
     pub fn request(&self) -> &GetTaskStatusRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/sops/get_task_status/` · idempotent (retried on transient failures)
@@ -125,7 +136,7 @@ impl GetTaskStatus {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetTaskStatusResponse`].
     pub async fn send(self) -> Result<GetTaskStatusResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_task_status` response.

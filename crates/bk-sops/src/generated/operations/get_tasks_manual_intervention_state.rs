@@ -52,6 +52,7 @@ pub struct GetTasksManualInterventionStateRequest {
 pub struct GetTasksManualInterventionState {
     client: bk_runtime::Client,
     request: GetTasksManualInterventionStateRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTasksManualInterventionState {
     /// Starts a call; required parameters are arguments.
@@ -67,6 +68,7 @@ impl GetTasksManualInterventionState {
                 task_id_list: task_id_list,
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -74,7 +76,11 @@ impl GetTasksManualInterventionState {
         client: bk_runtime::Client,
         request: GetTasksManualInterventionStateRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -84,6 +90,11 @@ impl GetTasksManualInterventionState {
     /// The request as it will be sent.
     pub fn request(&self) -> &GetTasksManualInterventionStateRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -95,7 +106,7 @@ impl GetTasksManualInterventionState {
     pub async fn send(
         self,
     ) -> Result<GetTasksManualInterventionStateResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_tasks_manual_intervention_state` response.

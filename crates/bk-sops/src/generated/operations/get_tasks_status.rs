@@ -55,6 +55,7 @@ pub struct GetTasksStatusRequest {
 pub struct GetTasksStatus {
     client: bk_runtime::Client,
     request: GetTasksStatusRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTasksStatus {
     /// Starts a call; required parameters are arguments.
@@ -71,6 +72,7 @@ impl GetTasksStatus {
                 scope: None,
                 include_children_status: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -78,7 +80,11 @@ impl GetTasksStatus {
         client: bk_runtime::Client,
         request: GetTasksStatusRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -94,6 +100,11 @@ impl GetTasksStatus {
     pub fn request(&self) -> &GetTasksStatusRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/get_tasks_status/` · idempotent (retried on transient failures)
@@ -102,7 +113,7 @@ impl GetTasksStatus {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetTasksStatusResponse`].
     pub async fn send(self) -> Result<GetTasksStatusResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_tasks_status` response.

@@ -97,6 +97,7 @@ pub struct GetTemplateInfoRequest {
 pub struct GetTemplateInfo {
     client: bk_runtime::Client,
     request: GetTemplateInfoRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTemplateInfo {
     /// Starts a call; required parameters are arguments.
@@ -120,6 +121,7 @@ impl GetTemplateInfo {
                 format: None,
                 include_pipeline_tree: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -127,7 +129,11 @@ impl GetTemplateInfo {
         client: bk_runtime::Client,
         request: GetTemplateInfoRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Where the template comes from.
     ///
@@ -195,6 +201,11 @@ impl GetTemplateInfo {
     pub fn request(&self) -> &GetTemplateInfoRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/sops/get_template_info/` · idempotent (retried on transient failures)
@@ -203,7 +214,7 @@ impl GetTemplateInfo {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetTemplateInfoResponse`].
     pub async fn send(self) -> Result<GetTemplateInfoResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// Format of the returned `pipeline_tree`.

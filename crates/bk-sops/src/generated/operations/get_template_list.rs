@@ -93,6 +93,7 @@ pub struct GetTemplateListRequest {
 pub struct GetTemplateList {
     client: bk_runtime::Client,
     request: GetTemplateListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTemplateList {
     /// Starts a call; required parameters are arguments.
@@ -112,6 +113,7 @@ impl GetTemplateList {
                 expected_timezone: None,
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -119,7 +121,11 @@ impl GetTemplateList {
         client: bk_runtime::Client,
         request: GetTemplateListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Which templates to list.
     ///
@@ -190,6 +196,11 @@ impl GetTemplateList {
     pub fn request(&self) -> &GetTemplateListRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/sops/get_template_list/` · idempotent (retried on transient failures) · cacheable for 300 s
@@ -198,7 +209,7 @@ impl GetTemplateList {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetTemplateListResponse`].
     pub async fn send(self) -> Result<GetTemplateListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_template_list` response.

@@ -54,6 +54,7 @@ pub struct GetTemplateSchemesRequest {
 pub struct GetTemplateSchemes {
     client: bk_runtime::Client,
     request: GetTemplateSchemesRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetTemplateSchemes {
     /// Starts a call; required parameters are arguments.
@@ -70,6 +71,7 @@ impl GetTemplateSchemes {
                 scope: None,
                 with_constants: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -77,7 +79,11 @@ impl GetTemplateSchemes {
         client: bk_runtime::Client,
         request: GetTemplateSchemesRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -98,6 +104,11 @@ impl GetTemplateSchemes {
     pub fn request(&self) -> &GetTemplateSchemesRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/sops/get_template_schemes/` · idempotent (retried on transient failures)
@@ -106,7 +117,7 @@ impl GetTemplateSchemes {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetTemplateSchemesResponse`].
     pub async fn send(self) -> Result<GetTemplateSchemesResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_template_schemes` response.

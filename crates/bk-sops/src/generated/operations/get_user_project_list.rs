@@ -34,6 +34,7 @@ pub struct GetUserProjectListRequest {}
 pub struct GetUserProjectList {
     client: bk_runtime::Client,
     request: GetUserProjectListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl GetUserProjectList {
     /// Starts a call; required parameters are arguments.
@@ -41,6 +42,7 @@ impl GetUserProjectList {
         Self {
             client,
             request: GetUserProjectListRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -48,11 +50,20 @@ impl GetUserProjectList {
         client: bk_runtime::Client,
         request: GetUserProjectListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &GetUserProjectListRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -62,7 +73,7 @@ impl GetUserProjectList {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`GetUserProjectListResponse`].
     pub async fn send(self) -> Result<GetUserProjectListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `get_user_project_list` response.

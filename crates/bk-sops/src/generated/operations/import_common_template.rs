@@ -45,6 +45,7 @@ pub struct ImportCommonTemplateRequest {
 pub struct ImportCommonTemplate {
     client: bk_runtime::Client,
     request: ImportCommonTemplateRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ImportCommonTemplate {
     /// Starts a call; required parameters are arguments.
@@ -55,6 +56,7 @@ impl ImportCommonTemplate {
                 template_data: template_data.into(),
                 r#override: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -62,7 +64,11 @@ impl ImportCommonTemplate {
         client: bk_runtime::Client,
         request: ImportCommonTemplateRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Overwrite existing templates that have the same ids.
     pub fn r#override(mut self, value: bool) -> Self {
@@ -73,6 +79,11 @@ impl ImportCommonTemplate {
     pub fn request(&self) -> &ImportCommonTemplateRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/import_common_template/` · not idempotent (never retried once sent)
@@ -81,7 +92,7 @@ impl ImportCommonTemplate {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ImportCommonTemplateResponse`].
     pub async fn send(self) -> Result<ImportCommonTemplateResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `import_common_template` response.

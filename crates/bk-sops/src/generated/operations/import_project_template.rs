@@ -48,6 +48,7 @@ pub struct ImportProjectTemplateRequest {
 pub struct ImportProjectTemplate {
     client: bk_runtime::Client,
     request: ImportProjectTemplateRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ImportProjectTemplate {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl ImportProjectTemplate {
                 project_id: project_id.into(),
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,7 +72,11 @@ impl ImportProjectTemplate {
         client: bk_runtime::Client,
         request: ImportProjectTemplateRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -81,6 +87,11 @@ impl ImportProjectTemplate {
     pub fn request(&self) -> &ImportProjectTemplateRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/import_project_template/` · not idempotent (never retried once sent)
@@ -89,7 +100,7 @@ impl ImportProjectTemplate {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ImportProjectTemplateResponse`].
     pub async fn send(self) -> Result<ImportProjectTemplateResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `import_project_template` response.

@@ -52,6 +52,7 @@ pub struct ModifyConstantsForPeriodicTaskRequest {
 pub struct ModifyConstantsForPeriodicTask {
     client: bk_runtime::Client,
     request: ModifyConstantsForPeriodicTaskRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ModifyConstantsForPeriodicTask {
     /// Starts a call; required parameters are arguments.
@@ -68,6 +69,7 @@ impl ModifyConstantsForPeriodicTask {
                 constants: None,
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -75,7 +77,11 @@ impl ModifyConstantsForPeriodicTask {
         client: bk_runtime::Client,
         request: ModifyConstantsForPeriodicTaskRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New variable values, keyed `${key}`.
     pub fn constants(
@@ -94,6 +100,11 @@ impl ModifyConstantsForPeriodicTask {
     pub fn request(&self) -> &ModifyConstantsForPeriodicTaskRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/modify_constants_for_periodic_task/` · not idempotent (never retried once sent)
@@ -104,7 +115,7 @@ impl ModifyConstantsForPeriodicTask {
     pub async fn send(
         self,
     ) -> Result<ModifyConstantsForPeriodicTaskResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `modify_constants_for_periodic_task` response.

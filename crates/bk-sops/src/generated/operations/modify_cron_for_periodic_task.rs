@@ -52,6 +52,7 @@ pub struct ModifyCronForPeriodicTaskRequest {
 pub struct ModifyCronForPeriodicTask {
     client: bk_runtime::Client,
     request: ModifyCronForPeriodicTaskRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ModifyCronForPeriodicTask {
     /// Starts a call; required parameters are arguments.
@@ -68,6 +69,7 @@ impl ModifyCronForPeriodicTask {
                 cron: None,
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -75,7 +77,11 @@ impl ModifyCronForPeriodicTask {
         client: bk_runtime::Client,
         request: ModifyCronForPeriodicTaskRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// New schedule.
     pub fn cron(mut self, value: crate::generated::types::Cron) -> Self {
@@ -91,6 +97,11 @@ impl ModifyCronForPeriodicTask {
     pub fn request(&self) -> &ModifyCronForPeriodicTaskRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/modify_cron_for_periodic_task/` · not idempotent (never retried once sent)
@@ -101,7 +112,7 @@ impl ModifyCronForPeriodicTask {
     pub async fn send(
         self,
     ) -> Result<ModifyCronForPeriodicTaskResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `modify_cron_for_periodic_task` response.

@@ -53,6 +53,7 @@ pub struct ModifyTemplateExecutorProxyRequest {
 pub struct ModifyTemplateExecutorProxy {
     client: bk_runtime::Client,
     request: ModifyTemplateExecutorProxyRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ModifyTemplateExecutorProxy {
     /// Starts a call; required parameters are arguments.
@@ -70,6 +71,7 @@ impl ModifyTemplateExecutorProxy {
                 executor_proxy: executor_proxy.into(),
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -77,7 +79,11 @@ impl ModifyTemplateExecutorProxy {
         client: bk_runtime::Client,
         request: ModifyTemplateExecutorProxyRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -87,6 +93,11 @@ impl ModifyTemplateExecutorProxy {
     /// The request as it will be sent.
     pub fn request(&self) -> &ModifyTemplateExecutorProxyRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -98,7 +109,7 @@ impl ModifyTemplateExecutorProxy {
     pub async fn send(
         self,
     ) -> Result<ModifyTemplateExecutorProxyResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `modify_template_executor_proxy` response.

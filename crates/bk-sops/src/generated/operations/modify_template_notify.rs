@@ -60,6 +60,7 @@ pub struct ModifyTemplateNotifyRequest {
 pub struct ModifyTemplateNotify {
     client: bk_runtime::Client,
     request: ModifyTemplateNotifyRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ModifyTemplateNotify {
     /// Starts a call; required parameters are arguments.
@@ -80,6 +81,7 @@ impl ModifyTemplateNotify {
                 common: None,
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -87,7 +89,11 @@ impl ModifyTemplateNotify {
         client: bk_runtime::Client,
         request: ModifyTemplateNotifyRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Whether the template is a common template.
     ///
@@ -105,6 +111,11 @@ impl ModifyTemplateNotify {
     pub fn request(&self) -> &ModifyTemplateNotifyRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/modify_template_notify/` · not idempotent (never retried once sent)
@@ -113,7 +124,7 @@ impl ModifyTemplateNotify {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ModifyTemplateNotifyResponse`].
     pub async fn send(self) -> Result<ModifyTemplateNotifyResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `modify_template_notify` response.

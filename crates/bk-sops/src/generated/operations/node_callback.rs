@@ -61,6 +61,7 @@ pub struct NodeCallbackRequest {
 pub struct NodeCallback {
     client: bk_runtime::Client,
     request: NodeCallbackRequest,
+    options: bk_runtime::CallOptions,
 }
 impl NodeCallback {
     /// Starts a call; required parameters are arguments.
@@ -80,6 +81,7 @@ impl NodeCallback {
                 version: None,
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -87,7 +89,11 @@ impl NodeCallback {
         client: bk_runtime::Client,
         request: NodeCallbackRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Data passed to the node.
     pub fn callback_data(
@@ -111,6 +117,11 @@ impl NodeCallback {
     pub fn request(&self) -> &NodeCallbackRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/node_callback/` · not idempotent (never retried once sent)
@@ -119,7 +130,7 @@ impl NodeCallback {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`NodeCallbackResponse`].
     pub async fn send(self) -> Result<NodeCallbackResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `node_callback` response (untyped: the spec gives no schema).

@@ -66,6 +66,7 @@ pub struct OperateNodeRequest {
 pub struct OperateNode {
     client: bk_runtime::Client,
     request: OperateNodeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl OperateNode {
     /// Starts a call; required parameters are arguments.
@@ -88,6 +89,7 @@ impl OperateNode {
                 inputs: None,
                 flow_id: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -95,7 +97,11 @@ impl OperateNode {
         client: bk_runtime::Client,
         request: OperateNodeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -127,6 +133,11 @@ impl OperateNode {
     pub fn request(&self) -> &OperateNodeRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/operate_node/` · not idempotent (never retried once sent)
@@ -135,7 +146,7 @@ impl OperateNode {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`OperateNodeResponse`].
     pub async fn send(self) -> Result<OperateNodeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `operate_node` response.

@@ -51,6 +51,7 @@ pub struct OperateTaskRequest {
 pub struct OperateTask {
     client: bk_runtime::Client,
     request: OperateTaskRequest,
+    options: bk_runtime::CallOptions,
 }
 impl OperateTask {
     /// Starts a call; required parameters are arguments.
@@ -68,6 +69,7 @@ impl OperateTask {
                 action: action,
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -75,7 +77,11 @@ impl OperateTask {
         client: bk_runtime::Client,
         request: OperateTaskRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -86,6 +92,11 @@ impl OperateTask {
     pub fn request(&self) -> &OperateTaskRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/operate_task/` · not idempotent (never retried once sent)
@@ -94,7 +105,7 @@ impl OperateTask {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`OperateTaskResponse`].
     pub async fn send(self) -> Result<OperateTaskResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `operate_task` response.

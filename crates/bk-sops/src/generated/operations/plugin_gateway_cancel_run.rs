@@ -45,6 +45,7 @@ pub struct PluginGatewayCancelRunRequest {
 pub struct PluginGatewayCancelRun {
     client: bk_runtime::Client,
     request: PluginGatewayCancelRunRequest,
+    options: bk_runtime::CallOptions,
 }
 impl PluginGatewayCancelRun {
     /// Starts a call; required parameters are arguments.
@@ -54,6 +55,7 @@ impl PluginGatewayCancelRun {
             request: PluginGatewayCancelRunRequest {
                 run_id: run_id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -61,11 +63,20 @@ impl PluginGatewayCancelRun {
         client: bk_runtime::Client,
         request: PluginGatewayCancelRunRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &PluginGatewayCancelRunRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -77,7 +88,7 @@ impl PluginGatewayCancelRun {
     pub async fn send(
         self,
     ) -> Result<PluginGatewayCancelRunResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `plugin_gateway_cancel_run` response.

@@ -80,6 +80,7 @@ pub struct PluginGatewayCreateRunRequest {
 pub struct PluginGatewayCreateRun {
     client: bk_runtime::Client,
     request: PluginGatewayCreateRunRequest,
+    options: bk_runtime::CallOptions,
 }
 impl PluginGatewayCreateRun {
     /// Starts a call; required parameters are arguments.
@@ -106,6 +107,7 @@ impl PluginGatewayCreateRun {
                 operator: None,
                 project_id: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -113,7 +115,11 @@ impl PluginGatewayCreateRun {
         client: bk_runtime::Client,
         request: PluginGatewayCreateRunRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Plugin inputs.
     pub fn inputs(
@@ -145,6 +151,11 @@ impl PluginGatewayCreateRun {
     pub fn request(&self) -> &PluginGatewayCreateRunRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/plugin_gateway_create_run/` · not idempotent (never retried once sent)
@@ -155,7 +166,7 @@ impl PluginGatewayCreateRun {
     pub async fn send(
         self,
     ) -> Result<PluginGatewayCreateRunResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `plugin_gateway_create_run` response.

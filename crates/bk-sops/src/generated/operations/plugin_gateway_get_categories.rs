@@ -45,6 +45,7 @@ pub struct PluginGatewayGetCategoriesRequest {
 pub struct PluginGatewayGetCategories {
     client: bk_runtime::Client,
     request: PluginGatewayGetCategoriesRequest,
+    options: bk_runtime::CallOptions,
 }
 impl PluginGatewayGetCategories {
     /// Starts a call; required parameters are arguments.
@@ -54,6 +55,7 @@ impl PluginGatewayGetCategories {
             request: PluginGatewayGetCategoriesRequest {
                 plugin_source: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -61,7 +63,11 @@ impl PluginGatewayGetCategories {
         client: bk_runtime::Client,
         request: PluginGatewayGetCategoriesRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only categories of this plugin source; default both.
     pub fn plugin_source(
@@ -75,6 +81,11 @@ impl PluginGatewayGetCategories {
     pub fn request(&self) -> &PluginGatewayGetCategoriesRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/plugin_gateway_get_categories/` · idempotent (retried on transient failures) · cacheable for 300 s
@@ -85,7 +96,7 @@ impl PluginGatewayGetCategories {
     pub async fn send(
         self,
     ) -> Result<PluginGatewayGetCategoriesResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `plugin_gateway_get_categories` response.

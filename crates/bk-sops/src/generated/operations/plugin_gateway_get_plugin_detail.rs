@@ -63,6 +63,7 @@ pub struct PluginGatewayGetPluginDetailRequest {
 pub struct PluginGatewayGetPluginDetail {
     client: bk_runtime::Client,
     request: PluginGatewayGetPluginDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl PluginGatewayGetPluginDetail {
     /// Starts a call; required parameters are arguments.
@@ -76,6 +77,7 @@ impl PluginGatewayGetPluginDetail {
                 scope_type: None,
                 scope_value: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -83,7 +85,11 @@ impl PluginGatewayGetPluginDetail {
         client: bk_runtime::Client,
         request: PluginGatewayGetPluginDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Plugin version; default the plugin's default version.
     pub fn version(mut self, value: impl Into<String>) -> Self {
@@ -109,6 +115,11 @@ impl PluginGatewayGetPluginDetail {
     pub fn request(&self) -> &PluginGatewayGetPluginDetailRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/plugin_gateway_get_plugin_detail/` · idempotent (retried on transient failures) · cacheable for 300 s
@@ -119,7 +130,7 @@ impl PluginGatewayGetPluginDetail {
     pub async fn send(
         self,
     ) -> Result<PluginGatewayGetPluginDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// Plugin source.

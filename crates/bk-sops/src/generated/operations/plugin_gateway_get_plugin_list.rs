@@ -53,6 +53,7 @@ pub struct PluginGatewayGetPluginListRequest {
 pub struct PluginGatewayGetPluginList {
     client: bk_runtime::Client,
     request: PluginGatewayGetPluginListRequest,
+    options: bk_runtime::CallOptions,
 }
 impl PluginGatewayGetPluginList {
     /// Starts a call; required parameters are arguments.
@@ -64,6 +65,7 @@ impl PluginGatewayGetPluginList {
                 category: None,
                 key: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -71,7 +73,11 @@ impl PluginGatewayGetPluginList {
         client: bk_runtime::Client,
         request: PluginGatewayGetPluginListRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Only plugins of this source; default both.
     pub fn plugin_source(
@@ -95,6 +101,11 @@ impl PluginGatewayGetPluginList {
     pub fn request(&self) -> &PluginGatewayGetPluginListRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/plugin_gateway_get_plugin_list/` · idempotent (retried on transient failures) · cacheable for 300 s
@@ -105,7 +116,7 @@ impl PluginGatewayGetPluginList {
     pub async fn send(
         self,
     ) -> Result<PluginGatewayGetPluginListResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// Only plugins of this source; default both.

@@ -43,6 +43,7 @@ pub struct PluginGatewayGetRunDetailRequest {
 pub struct PluginGatewayGetRunDetail {
     client: bk_runtime::Client,
     request: PluginGatewayGetRunDetailRequest,
+    options: bk_runtime::CallOptions,
 }
 impl PluginGatewayGetRunDetail {
     /// Starts a call; required parameters are arguments.
@@ -52,6 +53,7 @@ impl PluginGatewayGetRunDetail {
             request: PluginGatewayGetRunDetailRequest {
                 run_id: run_id.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -59,11 +61,20 @@ impl PluginGatewayGetRunDetail {
         client: bk_runtime::Client,
         request: PluginGatewayGetRunDetailRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &PluginGatewayGetRunDetailRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -75,7 +86,7 @@ impl PluginGatewayGetRunDetail {
     pub async fn send(
         self,
     ) -> Result<PluginGatewayGetRunDetailResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `plugin_gateway_get_run_detail` response.

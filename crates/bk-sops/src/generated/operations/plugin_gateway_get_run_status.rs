@@ -44,6 +44,7 @@ pub struct PluginGatewayGetRunStatusRequest {
 pub struct PluginGatewayGetRunStatus {
     client: bk_runtime::Client,
     request: PluginGatewayGetRunStatusRequest,
+    options: bk_runtime::CallOptions,
 }
 impl PluginGatewayGetRunStatus {
     /// Starts a call; required parameters are arguments.
@@ -53,6 +54,7 @@ impl PluginGatewayGetRunStatus {
             request: PluginGatewayGetRunStatusRequest {
                 task_tag: task_tag.into(),
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -60,11 +62,20 @@ impl PluginGatewayGetRunStatus {
         client: bk_runtime::Client,
         request: PluginGatewayGetRunStatusRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &PluginGatewayGetRunStatusRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -76,7 +87,7 @@ impl PluginGatewayGetRunStatus {
     pub async fn send(
         self,
     ) -> Result<PluginGatewayGetRunStatusResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `plugin_gateway_get_run_status` response.

@@ -50,6 +50,7 @@ pub struct PluginGatewayInternalCallbackRequest {
 pub struct PluginGatewayInternalCallback {
     client: bk_runtime::Client,
     request: PluginGatewayInternalCallbackRequest,
+    options: bk_runtime::CallOptions,
 }
 impl PluginGatewayInternalCallback {
     /// Starts a call; required parameters are arguments.
@@ -60,6 +61,7 @@ impl PluginGatewayInternalCallback {
                 run_id: run_id.into(),
                 callback_data: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -67,7 +69,11 @@ impl PluginGatewayInternalCallback {
         client: bk_runtime::Client,
         request: PluginGatewayInternalCallbackRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Data the plugin reports back.
     pub fn callback_data(
@@ -81,6 +87,11 @@ impl PluginGatewayInternalCallback {
     pub fn request(&self) -> &PluginGatewayInternalCallbackRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/plugin_gateway_internal_callback/` · not idempotent (never retried once sent)
@@ -91,7 +102,7 @@ impl PluginGatewayInternalCallback {
     pub async fn send(
         self,
     ) -> Result<PluginGatewayInternalCallbackResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `plugin_gateway_internal_callback` response.

@@ -56,6 +56,7 @@ pub struct PreviewCommonTaskTreeRequest {
 pub struct PreviewCommonTaskTree {
     client: bk_runtime::Client,
     request: PreviewCommonTaskTreeRequest,
+    options: bk_runtime::CallOptions,
 }
 impl PreviewCommonTaskTree {
     /// Starts a call; required parameters are arguments.
@@ -73,6 +74,7 @@ impl PreviewCommonTaskTree {
                 version: None,
                 exclude_task_nodes_id: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -80,7 +82,11 @@ impl PreviewCommonTaskTree {
         client: bk_runtime::Client,
         request: PreviewCommonTaskTreeRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -101,6 +107,11 @@ impl PreviewCommonTaskTree {
     pub fn request(&self) -> &PreviewCommonTaskTreeRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/preview_common_task_tree/` · idempotent (retried on transient failures)
@@ -109,7 +120,7 @@ impl PreviewCommonTaskTree {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`PreviewCommonTaskTreeResponse`].
     pub async fn send(self) -> Result<PreviewCommonTaskTreeResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `preview_common_task_tree` response.

@@ -52,6 +52,7 @@ pub struct QueryTaskCountRequest {
 pub struct QueryTaskCount {
     client: bk_runtime::Client,
     request: QueryTaskCountRequest,
+    options: bk_runtime::CallOptions,
 }
 impl QueryTaskCount {
     /// Starts a call; required parameters are arguments.
@@ -68,6 +69,7 @@ impl QueryTaskCount {
                 conditions: None,
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -75,7 +77,11 @@ impl QueryTaskCount {
         client: bk_runtime::Client,
         request: QueryTaskCountRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Filters on the tasks.
     pub fn conditions(mut self, value: TaskCountConditions) -> Self {
@@ -91,6 +97,11 @@ impl QueryTaskCount {
     pub fn request(&self) -> &QueryTaskCountRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/query_task_count/` · idempotent (retried on transient failures)
@@ -99,7 +110,7 @@ impl QueryTaskCount {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`QueryTaskCountResponse`].
     pub async fn send(self) -> Result<QueryTaskCountResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// How to group the counts.

@@ -54,6 +54,7 @@ pub struct SetPeriodicTaskEnabledRequest {
 pub struct SetPeriodicTaskEnabled {
     client: bk_runtime::Client,
     request: SetPeriodicTaskEnabledRequest,
+    options: bk_runtime::CallOptions,
 }
 impl SetPeriodicTaskEnabled {
     /// Starts a call; required parameters are arguments.
@@ -70,6 +71,7 @@ impl SetPeriodicTaskEnabled {
                 enabled: None,
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -77,7 +79,11 @@ impl SetPeriodicTaskEnabled {
         client: bk_runtime::Client,
         request: SetPeriodicTaskEnabledRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Whether the periodic task should be active.
     ///
@@ -95,6 +101,11 @@ impl SetPeriodicTaskEnabled {
     pub fn request(&self) -> &SetPeriodicTaskEnabledRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/set_periodic_task_enabled/` · not idempotent (never retried once sent)
@@ -105,7 +116,7 @@ impl SetPeriodicTaskEnabled {
     pub async fn send(
         self,
     ) -> Result<SetPeriodicTaskEnabledResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `set_periodic_task_enabled` response.

@@ -48,6 +48,7 @@ pub struct StartTaskRequest {
 pub struct StartTask {
     client: bk_runtime::Client,
     request: StartTaskRequest,
+    options: bk_runtime::CallOptions,
 }
 impl StartTask {
     /// Starts a call; required parameters are arguments.
@@ -63,11 +64,16 @@ impl StartTask {
                 task_id: task_id.into(),
                 scope: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
     pub fn from_request(client: bk_runtime::Client, request: StartTaskRequest) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// How `bk_biz_id` is interpreted; default `cmdb_biz`.
     pub fn scope(mut self, value: crate::generated::types::Scope) -> Self {
@@ -78,6 +84,11 @@ impl StartTask {
     pub fn request(&self) -> &StartTaskRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `POST /api/c/compapi/v2/sops/start_task/` · not idempotent (never retried once sent)
@@ -86,7 +97,7 @@ impl StartTask {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`StartTaskResponse`].
     pub async fn send(self) -> Result<StartTaskResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `start_task` response.

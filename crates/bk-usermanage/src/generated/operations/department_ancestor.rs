@@ -35,6 +35,7 @@ pub struct DepartmentAncestorRequest {}
 pub struct DepartmentAncestor {
     client: bk_runtime::Client,
     request: DepartmentAncestorRequest,
+    options: bk_runtime::CallOptions,
 }
 impl DepartmentAncestor {
     /// Starts a call; required parameters are arguments.
@@ -42,6 +43,7 @@ impl DepartmentAncestor {
         Self {
             client,
             request: DepartmentAncestorRequest {},
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -49,11 +51,20 @@ impl DepartmentAncestor {
         client: bk_runtime::Client,
         request: DepartmentAncestorRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// The request as it will be sent.
     pub fn request(&self) -> &DepartmentAncestorRequest {
         &self.request
+    }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
     }
     /// Sends the request and returns the typed `data`.
     ///
@@ -63,7 +74,7 @@ impl DepartmentAncestor {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`DepartmentAncestorResponse`].
     pub async fn send(self) -> Result<DepartmentAncestorResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `department_ancestor` response (untyped: the spec gives no schema).

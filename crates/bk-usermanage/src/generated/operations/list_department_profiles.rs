@@ -53,6 +53,7 @@ pub struct ListDepartmentProfilesRequest {
 pub struct ListDepartmentProfiles {
     client: bk_runtime::Client,
     request: ListDepartmentProfilesRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListDepartmentProfiles {
     /// Starts a call; required parameters are arguments.
@@ -64,6 +65,7 @@ impl ListDepartmentProfiles {
                 lookup_field: None,
                 recursive: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -71,7 +73,11 @@ impl ListDepartmentProfiles {
         client: bk_runtime::Client,
         request: ListDepartmentProfilesRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Department attribute `id` is matched against.
     ///
@@ -91,6 +97,11 @@ impl ListDepartmentProfiles {
     pub fn request(&self) -> &ListDepartmentProfilesRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/usermanage/list_department_profiles/` · idempotent (retried on transient failures)
@@ -101,7 +112,7 @@ impl ListDepartmentProfiles {
     pub async fn send(
         self,
     ) -> Result<ListDepartmentProfilesResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `list_department_profiles` response.

@@ -13,6 +13,21 @@ pub static META: bk_runtime::ApiMeta = bk_runtime::ApiMeta {
     sensitive: &[],
     cache_ttl_secs: None,
 };
+/// How `list_departments` pages (from the spec).
+pub static PAGINATION: bk_runtime::pagination::PageSpec = bk_runtime::pagination::PageSpec {
+    style: bk_runtime::pagination::PageStyle::PageNumber,
+    param: "page",
+    max_limit: None,
+    items: "",
+    total: None,
+};
+/// Moves the items and the total out of one page's response.
+fn page_of(
+    r: ListDepartmentsResponse,
+) -> bk_runtime::pagination::PageData<crate::generated::types::Department> {
+    let total = None;
+    bk_runtime::pagination::PageData::new(r, total)
+}
 /// Parameters of `list_departments` ([`ListDepartments`]).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ListDepartmentsRequest {
@@ -68,6 +83,7 @@ pub struct ListDepartmentsRequest {
 pub struct ListDepartments {
     client: bk_runtime::Client,
     request: ListDepartmentsRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListDepartments {
     /// Starts a call; required parameters are arguments.
@@ -82,6 +98,7 @@ impl ListDepartments {
                 exact_lookups: None,
                 fuzzy_lookups: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -89,7 +106,11 @@ impl ListDepartments {
         client: bk_runtime::Client,
         request: ListDepartmentsRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Attribute that `exact_lookups` and `fuzzy_lookups` match against.
     ///
@@ -131,6 +152,11 @@ impl ListDepartments {
     pub fn request(&self) -> &ListDepartmentsRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/usermanage/list_departments/` · idempotent (retried on transient failures) · paged by page/page_size
@@ -139,7 +165,70 @@ impl ListDepartments {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`ListDepartmentsResponse`].
     pub async fn send(self) -> Result<ListDepartmentsResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
+    }
+    /// A [`Paginator`](bk_runtime::pagination::Paginator) over every page of this
+    /// request, starting at the request's own page position and size (see
+    /// [`bk_runtime::pagination`] for the rules).
+    pub fn paginate(
+        self,
+    ) -> bk_runtime::pagination::Paginator<
+        ListDepartmentsResponse,
+        crate::generated::types::Department,
+    > {
+        bk_runtime::pagination::Paginator::new(
+            self.client,
+            &META,
+            &PAGINATION,
+            &self.request,
+            page_of,
+        )
+    }
+    /// Every page, in order, one request at a time; ends after the last page or
+    /// at an empty one.
+    pub fn pages(
+        self,
+    ) -> bk_runtime::pagination::Pages<crate::generated::types::Department> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .pages()
+    }
+    /// Every record of every page, in order (collect with
+    /// `bk_runtime::pagination::TryStreamExt::try_collect`).
+    pub fn items(
+        self,
+    ) -> bk_runtime::pagination::Items<crate::generated::types::Department> {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .items()
+    }
+    /// A paginator that fetches up to `n` pages at a time once the first page
+    /// has told the total; pages and items keep their order.
+    pub fn concurrency(
+        self,
+        n: usize,
+    ) -> bk_runtime::pagination::Paginator<
+        ListDepartmentsResponse,
+        crate::generated::types::Department,
+    > {
+        bk_runtime::pagination::Paginator::new(
+                self.client,
+                &META,
+                &PAGINATION,
+                &self.request,
+                page_of,
+            )
+            .concurrency(n)
     }
 }
 /// The `data` of a successful `list_departments` response.

@@ -53,6 +53,7 @@ pub struct ListProfileDepartmentsRequest {
 pub struct ListProfileDepartments {
     client: bk_runtime::Client,
     request: ListProfileDepartmentsRequest,
+    options: bk_runtime::CallOptions,
 }
 impl ListProfileDepartments {
     /// Starts a call; required parameters are arguments.
@@ -64,6 +65,7 @@ impl ListProfileDepartments {
                 lookup_field: None,
                 with_family: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -71,7 +73,11 @@ impl ListProfileDepartments {
         client: bk_runtime::Client,
         request: ListProfileDepartmentsRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// User attribute `id` is matched against.
     ///
@@ -91,6 +97,11 @@ impl ListProfileDepartments {
     pub fn request(&self) -> &ListProfileDepartmentsRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/usermanage/list_profile_departments/` · idempotent (retried on transient failures)
@@ -101,7 +112,7 @@ impl ListProfileDepartments {
     pub async fn send(
         self,
     ) -> Result<ListProfileDepartmentsResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `list_profile_departments` response.

@@ -45,6 +45,7 @@ pub struct RetrieveDepartmentRequest {
 pub struct RetrieveDepartment {
     client: bk_runtime::Client,
     request: RetrieveDepartmentRequest,
+    options: bk_runtime::CallOptions,
 }
 impl RetrieveDepartment {
     /// Starts a call; required parameters are arguments.
@@ -55,6 +56,7 @@ impl RetrieveDepartment {
                 id: id.into(),
                 fields: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -62,7 +64,11 @@ impl RetrieveDepartment {
         client: bk_runtime::Client,
         request: RetrieveDepartmentRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Comma-separated attributes to return, e.g. `name,id`.
     pub fn fields(mut self, value: impl Into<String>) -> Self {
@@ -73,6 +79,11 @@ impl RetrieveDepartment {
     pub fn request(&self) -> &RetrieveDepartmentRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/usermanage/retrieve_department/` · idempotent (retried on transient failures)
@@ -81,7 +92,7 @@ impl RetrieveDepartment {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`RetrieveDepartmentResponse`].
     pub async fn send(self) -> Result<RetrieveDepartmentResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `retrieve_department` response.

@@ -52,6 +52,7 @@ pub struct RetrieveUserRequest {
 pub struct RetrieveUser {
     client: bk_runtime::Client,
     request: RetrieveUserRequest,
+    options: bk_runtime::CallOptions,
 }
 impl RetrieveUser {
     /// Starts a call; required parameters are arguments.
@@ -63,6 +64,7 @@ impl RetrieveUser {
                 lookup_field: None,
                 fields: None,
             },
+            options: bk_runtime::CallOptions::default(),
         }
     }
     /// Starts a call from a complete request value.
@@ -70,7 +72,11 @@ impl RetrieveUser {
         client: bk_runtime::Client,
         request: RetrieveUserRequest,
     ) -> Self {
-        Self { client, request }
+        Self {
+            client,
+            request,
+            options: bk_runtime::CallOptions::default(),
+        }
     }
     /// Value identifying the user (a user name or an id), matched against `lookup_field`.
     pub fn id(mut self, value: impl Into<String>) -> Self {
@@ -93,6 +99,11 @@ impl RetrieveUser {
     pub fn request(&self) -> &RetrieveUserRequest {
         &self.request
     }
+    /// Per-call retry policy and operation timeout (default: the client's).
+    pub fn options(mut self, options: bk_runtime::CallOptions) -> Self {
+        self.options = options;
+        self
+    }
     /// Sends the request and returns the typed `data`.
     ///
     /// `GET /api/c/compapi/v2/usermanage/retrieve_user/` · idempotent (retried on transient failures)
@@ -101,7 +112,7 @@ impl RetrieveUser {
     ///
     /// A [`bk_runtime::Error`] for transport failures, HTTP errors, non-JSON bodies, API errors (`result: false`) and data that does not match [`RetrieveUserResponse`].
     pub async fn send(self) -> Result<RetrieveUserResponse, bk_runtime::Error> {
-        self.client.send(&META, &self.request).await
+        self.client.send_with(&META, &self.request, &self.options).await
     }
 }
 /// The `data` of a successful `retrieve_user` response.
