@@ -70,6 +70,7 @@ fn value(component: &Component, schema: &Schema, field: &str, depth: usize, mode
     let schema = component.resolve(schema);
     match &schema.kind {
         SchemaKind::Any | SchemaKind::Ref { .. } => Value::Object(Map::new()),
+        SchemaKind::Empty => Value::Null,
         SchemaKind::Boolean => Value::Bool(true),
         SchemaKind::String {
             format,

@@ -151,7 +151,7 @@ pub fn validate_value(
         return Ok(());
     }
     match &schema.kind {
-        SchemaKind::Any | SchemaKind::Ref { .. } => Ok(()),
+        SchemaKind::Any | SchemaKind::Empty | SchemaKind::Ref { .. } => Ok(()),
         SchemaKind::Boolean => match value {
             Value::Bool(_) => Ok(()),
             v => Err(type_err(path, "boolean", v)),

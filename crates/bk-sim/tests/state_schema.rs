@@ -13,7 +13,7 @@ fn check(c: &Component, s: &Schema, v: &Value, path: &str, errs: &mut Vec<String
     let nullable = s.nullable;
     let s = c.resolve(s);
     if v.is_null() {
-        if !(nullable || s.nullable || matches!(s.kind, SchemaKind::Any)) {
+        if !(nullable || s.nullable || matches!(s.kind, SchemaKind::Any | SchemaKind::Empty)) {
             errs.push(format!("{path}: null but not nullable"));
         }
         return;
@@ -39,7 +39,7 @@ fn check(c: &Component, s: &Schema, v: &Value, path: &str, errs: &mut Vec<String
                 errs.push(format!("{path}: want boolean, got {v}"));
             }
         }
-        SchemaKind::Any => {}
+        SchemaKind::Any | SchemaKind::Empty => {}
         SchemaKind::Array { items, .. } => match v.as_array() {
             Some(a) => {
                 for (i, x) in a.iter().enumerate() {
