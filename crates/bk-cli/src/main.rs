@@ -1,12 +1,49 @@
-//! `bk`: the BlueKing command line. For now it has one command, `bk sim serve`, which runs
-//! the bk-sim ESB simulator on a local address.
+//! `bk`: the BlueKing command line: every ESB API as `bk <component> <api>` (built at run time
+//! from the spec bundle), profiles, shell completions, the demo, the bk-sim ESB simulator, and
+//! a checker of captured responses against the typed clients.
+
+mod call;
+mod check_response;
+mod demo;
+mod output;
+mod profile;
+mod spec_cmd;
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use bk_sim::{FaultPlan, FaultRule, SimConfig, StateConfig};
-use clap::{Args, Parser, Subcommand};
+use clap::{Arg, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+/// `bk --help`: the command surface, the configuration order and the exit codes.
+const LONG_ABOUT: &str = "\
+The BlueKing command line: every ESB API as `bk <component> <api>`, built from the API specs,
+plus profiles, shell completions and the bk-sim simulator.
+
+API commands take ESB names or kebab-case aliases and one flag per request parameter, and print
+the response's `data` (JSON, pretty on a terminal; -o yaml|table; --raw for the envelope):
+  bk cc search_business
+  bk cc list-biz-hosts-topo --bk-biz-id 2 --fields bk_host_id --fields bk_host_innerip --page-all
+  bk bk-login get-user -o yaml
+  bk jobv3 get_job_instance_list -d @request.json --length 50 -o table
+`bk <component> <api> --help` shows an API's summary, method, path and parameters.
+
+Configuration, highest precedence first:
+  1. flags: --endpoint, --app-code, --app-secret, --username, --bk-token, --api-version,
+     --auth-mode
+  2. environment: BK_COMPONENT_API_URL; BK_APP_CODE (or BKPAAS_APP_ID, APP_CODE);
+     BK_APP_SECRET (or BKPAAS_APP_SECRET, SECRET_KEY); BK_ACCESS_TOKEN, BK_TOKEN, BK_USERNAME;
+     DEFAULT_BK_API_VER; BK_API_AUTH_MODE
+  3. a profile of the config file ($BK_CONFIG_FILE, else $XDG_CONFIG_HOME/blueking/config.toml,
+     else ~/.config/blueking/config.toml), written by `bk configure`: the one named by
+     --profile, else BK_PROFILE, else the file's default_profile, else `default`
+  4. defaults: API version v2, auth mode header
+The user is one setting: the first source naming a user (access token, bk_token or user name)
+wins. BK_LANGUAGE, BK_API_USE_TEST_ENV and BK_API_CLIENT_ENABLE_SSL_VERIFY are read from the
+environment only. Secrets are never printed.
+
+Exit codes: 0 success, 1 API or network error, 2 usage or configuration error.";
 
 /// The BlueKing command line.
 #[derive(Debug, Parser)]
@@ -18,6 +55,41 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Write a profile of the config file, prompting for each setting.
+    ///
+    /// Prompts on standard input for the endpoint, app code, app secret, user name, bk_token,
+    /// API version and auth mode, in this order, skipping those given as flags. Enter keeps
+    /// the value in brackets, `-` clears it. Secrets are not echoed on a terminal and never
+    /// printed (`--show` masks them as `***`). The file is written owner-only.
+    Configure(ConfigureArgs),
+    /// Print a shell completion script (`bk completions bash > /etc/bash_completion.d/bk`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Walk through the integration story (login, topology sync, agents, a script run,
+    /// an ITSM approval) against an embedded simulator.
+    Demo {
+        /// Hosts in the simulated CMDB.
+        #[arg(long, default_value_t = 20_000)]
+        hosts: usize,
+        /// Seed of the simulated topology.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Check that a captured ESB envelope decodes into the typed response of an API.
+    ///
+    /// Exit 0 when it decodes, 1 naming the JSON path and expected type of the first field
+    /// that does not, 2 for an unknown API or unreadable input.
+    CheckResponse {
+        /// ESB component (`cc`, `jobv3`, ...).
+        component: String,
+        /// API name (`list_biz_hosts_topo`).
+        api: String,
+        /// File with the envelope; `-` or absent for standard input.
+        file: Option<String>,
+    },
     /// The local ESB simulator.
     Sim {
         #[command(subcommand)]
@@ -68,6 +140,113 @@ struct ServeArgs {
     /// Answer requests with `X-Use-Test-Env` (default: they get 1306206).
     #[arg(long)]
     test_env: bool,
+}
+
+#[derive(Debug, Args)]
+struct ConfigureArgs {
+    /// Profile to write or show [default: BK_PROFILE, else `default`].
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// Print the profile (secrets as `***`) instead of writing it.
+    #[arg(long)]
+    show: bool,
+    /// ESB base URL; not prompted for when given.
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// App code; not prompted for when given.
+    #[arg(long, value_name = "CODE")]
+    app_code: Option<String>,
+    /// User name; not prompted for when given.
+    #[arg(long, value_name = "USER")]
+    username: Option<String>,
+    /// API version; not prompted for when given.
+    #[arg(long, value_name = "VER", value_parser = ["v2", "v1"])]
+    api_version: Option<String>,
+    /// Auth mode; not prompted for when given.
+    #[arg(long, value_name = "MODE", value_parser = ["header", "params", "signature"])]
+    auth_mode: Option<String>,
+}
+
+/// The flags of every API command: connection, then output.
+fn connection_args() -> Vec<Arg> {
+    let mut v = profile::connection_args();
+    v.extend(call::output_args());
+    v
+}
+
+/// The whole command tree: the fixed commands and one command per spec component.
+fn build_command() -> clap::Command {
+    Cli::command()
+        .long_about(LONG_ABOUT)
+        .subcommands(spec_cmd::component_commands(None))
+}
+
+/// The command tree needed to parse `args`: the fixed commands alone skip the spec bundle,
+/// and an API call builds the API commands of its component only.
+fn command_for(args: &[std::ffi::OsString]) -> clap::Command {
+    const FIXED: &[&str] = &["demo", "sim", "check-response", "configure"];
+    let first = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy())
+        .find(|a| !a.starts_with('-'));
+    match first.as_deref() {
+        Some(f) if FIXED.contains(&f) => Cli::command().long_about(LONG_ABOUT),
+        Some(f) => match spec_cmd::find_component(f) {
+            Some(c) => Cli::command()
+                .long_about(LONG_ABOUT)
+                .subcommands(spec_cmd::component_commands(Some(&c.name))),
+            None => build_command(),
+        },
+        None => build_command(),
+    }
+}
+
+fn init_tracing(default_filter: &str) {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
+        )
+        .init();
+}
+
+fn configure(args: ConfigureArgs) -> ExitCode {
+    let req = profile::ConfigureRequest {
+        profile: args.profile,
+        show: args.show,
+        given: profile::Profile {
+            endpoint: args.endpoint,
+            app_code: args.app_code,
+            username: args.username,
+            api_version: args.api_version,
+            auth_mode: args.auth_mode,
+            ..profile::Profile::default()
+        },
+    };
+    match profile::configure(&req, &mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bk configure: {e}");
+            ExitCode::from(call::EXIT_USAGE)
+        }
+    }
+}
+
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    let mut cmd = build_command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "bk", &mut out);
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(&out).and_then(|_| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bk: cannot write to stdout: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn parse_fault(s: &str) -> Result<FaultRule, String> {
@@ -150,14 +329,49 @@ fn bk_spec_count() -> usize {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = command_for(&args).get_matches_from(args);
+    if let Some((name, sub)) = matches.subcommand() {
+        if let Some(component) = spec_cmd::find_component(name) {
+            init_tracing("warn");
+            return call::run(component, sub);
+        }
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let cli = match cli.command {
+        Command::Configure(args) => return configure(args),
+        Command::Completions { shell } => return completions(shell),
+        command => Cli { command },
+    };
+    if let Command::CheckResponse {
+        component,
+        api,
+        file,
+    } = &cli.command
+    {
+        let checked = match check_response::read_input(file.as_deref()) {
+            Ok(text) => check_response::check(component, api, &text),
+            Err(e) => check_response::Checked::Unusable(e),
+        };
+        match &checked {
+            check_response::Checked::Decodes => {
+                println!("ok: the response decodes into {component}.{api}")
+            }
+            check_response::Checked::Mismatch(m) | check_response::Checked::Unusable(m) => {
+                eprintln!("bk check-response: {m}")
+            }
+        }
+        return checked.exit_code();
+    }
+    let default_filter = if matches!(cli.command, Command::Demo { .. }) {
+        "warn"
+    } else {
+        "info"
+    };
+    init_tracing(default_filter);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -170,6 +384,12 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match cli.command {
+            Command::Demo { hosts, seed } => demo::run(demo::DemoOptions { hosts, seed })
+                .await
+                .map_err(|e| e.to_string()),
+            Command::CheckResponse { .. } | Command::Configure(_) | Command::Completions { .. } => {
+                Ok(())
+            }
             Command::Sim {
                 command: SimCommand::Serve(args),
             } => serve(args).await,
@@ -201,7 +421,6 @@ mod tests {
 
     #[test]
     fn cli_parses() {
-        use clap::CommandFactory;
         Cli::command().debug_assert();
         let cli = Cli::try_parse_from([
             "bk",
@@ -221,9 +440,56 @@ mod tests {
         .unwrap();
         let Command::Sim {
             command: SimCommand::Serve(a),
-        } = cli.command;
+        } = cli.command
+        else {
+            panic!("sim serve parses as sim serve");
+        };
         assert_eq!(a.faults.len(), 2);
         assert_eq!(a.hosts, Some(10));
         assert!(Cli::try_parse_from(["bk", "sim", "serve", "--fault", "bogus:1"]).is_err());
+    }
+
+    #[test]
+    fn whole_tree_is_consistent() {
+        // Every generated API command with its flags passes clap's own checks (no duplicate
+        // flags, ids or aliases).
+        build_command().debug_assert();
+    }
+
+    #[test]
+    fn api_commands_parse_with_aliases() {
+        let m = build_command()
+            .try_get_matches_from([
+                "bk",
+                "cc",
+                "list-biz-hosts-topo",
+                "--bk-biz-id",
+                "3",
+                "--fields",
+                "bk_host_id",
+                "--fields",
+                r#"["bk_host_innerip"]"#,
+                "-o",
+                "table",
+            ])
+            .unwrap();
+        let (c, cm) = m.subcommand().unwrap();
+        assert_eq!(c, "cc");
+        let (a, am) = cm.subcommand().unwrap();
+        assert_eq!(a, "list_biz_hosts_topo");
+        let comp = spec_cmd::find_component(c).unwrap();
+        let api = comp.api(a).unwrap();
+        let params = call::gather_params(comp, api, am).unwrap();
+        assert_eq!(
+            params,
+            serde_json::json!({"bk_biz_id": 3, "fields": ["bk_host_id", "bk_host_innerip"]})
+        );
+        assert_eq!(am.get_one::<String>("output").unwrap(), "table");
+        assert!(build_command()
+            .try_get_matches_from(["bk", "bk-login", "get-user"])
+            .is_ok());
+        assert!(build_command()
+            .try_get_matches_from(["bk", "cc", "list_biz_hosts_topo", "--bk-biz-id", "x"])
+            .is_err());
     }
 }
