@@ -21,6 +21,17 @@ pub struct Op {
     pub response_type: String,
 }
 
+/// Whether `s` is a base64-encoded string (`format: base64`).
+fn is_base64_string(c: &Component, s: &Schema) -> bool {
+    matches!(
+        c.resolve(s).kind,
+        SchemaKind::String {
+            format: Some(bk_spec::Format::Base64),
+            ..
+        }
+    )
+}
+
 /// Whether `s` itself becomes a named struct or enum (an object without properties is a map).
 fn defines_type(s: &Schema) -> bool {
     match &s.kind {
@@ -95,7 +106,9 @@ pub fn operation(c: &Component, api: &Api) -> Result<Op, String> {
     });
     let response_def = match &response_schema {
         Some(s) => match &s.kind {
-            SchemaKind::Object { rust_type, .. } | SchemaKind::Enum { rust_type, .. } if defines_type(s) => {
+            SchemaKind::Object { rust_type, .. } | SchemaKind::Enum { rust_type, .. }
+                if defines_type(s) =>
+            {
                 tcx.type_of(s);
                 defined_names(s, &mut public_types);
                 if rust_type == &response_name {
@@ -148,6 +161,21 @@ pub fn operation(c: &Component, api: &Api) -> Result<Op, String> {
                     self
                 }
             });
+            if is_base64_string(tcx.component, &f.schema) {
+                // Base64 fields (JOB scripts and their parameters) take plain text too.
+                let text_id = quote::format_ident!("{}_text", f.rust_name);
+                let text_doc = doc_attrs(&format!(
+                    "Sets `{}` from plain text, base64-encoding it for the wire.",
+                    f.name
+                ));
+                setters.push(quote! {
+                    #text_doc
+                    pub fn #text_id(mut self, text: impl AsRef<str>) -> Self {
+                        self.request.#id = Some(bk_runtime::formats::base64_encode(text.as_ref()));
+                        self
+                    }
+                });
+            }
             init.push(quote!(#id: None));
         } else {
             args.push(quote!(#id: #param_ty));

@@ -247,7 +247,11 @@ fn total(c: &Component, root: &Schema, path: &str) -> Result<TokenStream, String
         return Err(format!("`{path}` is not an integer"));
     }
     let e = &t.expr;
-    Ok(if t.optional { quote!(#e) } else { quote!(Some(#e)) })
+    Ok(if t.optional {
+        quote!(#e)
+    } else {
+        quote!(Some(#e))
+    })
 }
 
 /// The Rust type of `s` as seen from the operation module: inline types met below a named

@@ -33,7 +33,9 @@ impl<'a> TypeCx<'a> {
                 let t = self.type_ref(values);
                 quote!(std::collections::BTreeMap<String, #t>)
             }
-            SchemaKind::Object { properties, .. } if properties.is_empty() => quote!(serde_json::Map<String, serde_json::Value>),
+            SchemaKind::Object { properties, .. } if properties.is_empty() => {
+                quote!(serde_json::Map<String, serde_json::Value>)
+            }
             SchemaKind::Object { rust_type, .. } | SchemaKind::Enum { rust_type, .. } => {
                 let id = format_ident!("{}", rust_type);
                 quote!(#id)
@@ -312,11 +314,11 @@ pub fn schema_facts(s: &Schema) -> Vec<String> {
 
 fn format_fact(f: Format) -> String {
     match f {
-        Format::EpochMs => "milliseconds since the Unix epoch".into(),
-        Format::EpochS => "seconds since the Unix epoch".into(),
+        Format::EpochMs => "milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])".into(),
+        Format::EpochS => "seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])".into(),
         Format::Datetime => "`yyyy-MM-dd HH:mm:ss`".into(),
-        Format::Base64 => "base64-encoded".into(),
-        Format::HostKey => "`\"<bk_cloud_id>:<ip>\"`".into(),
+        Format::Base64 => "base64-encoded (decode with [`bk_runtime::formats::base64_decode`])".into(),
+        Format::HostKey => "`\"<bk_cloud_id>:<ip>\"` (parse with [`bk_runtime::formats::HostKey`])".into(),
         Format::Ip => "an IP address".into(),
     }
 }

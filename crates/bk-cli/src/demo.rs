@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use bk_sdk::cc::types::Page;
 use bk_sdk::gse::types::{AgentAlive, HostIp};
 use bk_sdk::itsm::types::{Field, TicketStatus};
@@ -230,7 +229,7 @@ pub async fn run(opts: DemoOptions) -> DemoResult<()> {
     let run = client
         .jobv3()
         .fast_execute_script(ScopeType::Biz, biz_id.to_string())
-        .script_content(base64::engine::general_purpose::STANDARD.encode(script))
+        .script_content_text(script)
         .task_name("demo: disk usage")
         .account_alias("root")
         .timeout(600)

@@ -25,6 +25,11 @@ fn demo_runs_the_whole_story() {
     // One host is made to fail on purpose: its log must be shown.
     assert!(stdout.contains("1 host(s) failed"), "{stdout}");
     assert!(stdout.contains("log of failed host"), "{stdout}");
+    // The script went out as plain text through `script_content_text` and comes back in the log.
+    assert!(
+        stdout.contains("echo \"disk usage on $(hostname)\""),
+        "{stdout}"
+    );
     assert!(stdout.contains("approve_result true"), "{stdout}");
     assert!(stdout.contains("(terminal: true)"), "{stdout}");
 }

@@ -38,6 +38,7 @@ pub mod client;
 pub mod config;
 pub mod envelope;
 pub mod error;
+pub mod formats;
 pub mod hooks;
 pub mod meta;
 mod no_data;

@@ -8,7 +8,7 @@ pub struct Attachment {
     pub filename: String,
     /// The file's bytes.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     pub content: String,
     /// File type, e.g. `png`; defaults to the file name's extension.
     #[serde(default, skip_serializing_if = "Option::is_none")]

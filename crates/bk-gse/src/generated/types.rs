@@ -124,7 +124,7 @@ pub struct LegacyProcTaskItem {
     pub error_msg: Option<String>,
     /// When the command finished.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<i64>,
 }
@@ -481,17 +481,17 @@ pub struct ProcInfo {
     pub version: Option<String>,
     /// When the process was registered.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub register_time: Option<i64>,
     /// When the process was last started.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_start_time: Option<i64>,
     /// When this status was reported.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_time: Option<i64>,
     /// CPU usage.

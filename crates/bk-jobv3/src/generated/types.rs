@@ -38,7 +38,7 @@ pub struct Account {
     pub creator: Option<String>,
     /// Creation time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time: Option<i64>,
     /// User who last changed the account.
@@ -46,7 +46,7 @@ pub struct Account {
     pub last_modify_user: Option<String>,
     /// Time of the last change.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modify_time: Option<i64>,
 }
@@ -350,7 +350,7 @@ pub struct DangerousRule {
     pub creator: Option<String>,
     /// Creation time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time: Option<i64>,
     /// User who last changed the rule.
@@ -358,7 +358,7 @@ pub struct DangerousRule {
     pub last_modify_user: Option<String>,
     /// Time of the last change.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modify_time: Option<i64>,
 }
@@ -1308,7 +1308,7 @@ pub struct ScriptInfo {
     pub creator: Option<String>,
     /// Creation time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time: Option<i64>,
     /// User who last changed the script.
@@ -1316,7 +1316,7 @@ pub struct ScriptInfo {
     pub last_modify_user: Option<String>,
     /// Time of the last change.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modify_time: Option<i64>,
 }
@@ -1431,7 +1431,7 @@ pub struct ScriptVersion {
     pub creator: Option<String>,
     /// Creation time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time: Option<i64>,
     /// User who last changed the version.
@@ -1439,7 +1439,7 @@ pub struct ScriptVersion {
     pub last_modify_user: Option<String>,
     /// Time of the last change.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modify_time: Option<i64>,
 }

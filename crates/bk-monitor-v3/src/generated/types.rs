@@ -565,7 +565,7 @@ pub struct Calendar {
     pub create_user: Option<String>,
     /// Creation time.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time: Option<i64>,
     /// Last updater.
@@ -573,7 +573,7 @@ pub struct Calendar {
     pub update_user: Option<String>,
     /// Last update time.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_time: Option<i64>,
 }
@@ -590,12 +590,12 @@ pub struct CalendarItem {
     pub calendar_id: Option<i64>,
     /// Start of the (first) occurrence.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<i64>,
     /// End of the (first) occurrence.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<i64>,
     /// Repeat settings.
@@ -621,7 +621,7 @@ pub struct CalendarItem {
     pub create_user: Option<String>,
     /// Creation time.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time: Option<i64>,
     /// Last updater.
@@ -629,7 +629,7 @@ pub struct CalendarItem {
     pub update_user: Option<String>,
     /// Last update time.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_time: Option<i64>,
 }
@@ -706,7 +706,7 @@ pub struct CalendarRepeat {
     pub interval: Option<i64>,
     /// End of the repetition; null for never.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<i64>,
     /// Days within the unit: 0-6 (0 is Sunday) for weeks, 1-31 for months, 1-12 for years; the start day is added when missing.

@@ -26,7 +26,7 @@ pub struct ResourceWatchRequest {
     pub bk_fields: Option<Vec<String>>,
     /// Report events from this Unix time on.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bk_start_from: Option<i64>,
     /// Report events after this cursor.
@@ -58,7 +58,7 @@ pub struct ResourceWatchRequest {
 /// - `bk_resource` ([`WatchResource`](crate::types::WatchResource), required): Kind of resource to watch.
 /// - `bk_event_types` (array of [`WatchEventType`](crate::types::WatchEventType)): Only report these kinds of change; all when empty.
 /// - `bk_fields` (array of string): Fields of the resource to include in `bk_detail`; required (non-empty) when watching `host`, all fields when empty otherwise.
-/// - `bk_start_from` (integer): Report events from this Unix time on. (seconds since the Unix epoch)
+/// - `bk_start_from` (integer): Report events from this Unix time on. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
 /// - `bk_cursor` (string): Report events after this cursor.
 /// - `bk_supplier_account` (string): Developer (supplier) account. (server default `"0"`)
 /// - `bk_filter` ([`WatchFilter`]): Extra filter.
@@ -125,7 +125,7 @@ impl ResourceWatch {
     }
     /// Report events from this Unix time on.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub fn bk_start_from(mut self, value: i64) -> Self {
         self.request.bk_start_from = Some(value);
         self

@@ -88,7 +88,7 @@ pub struct MsgType {
     pub is_active: Option<bool>,
     /// Icon of the channel (an .ico file).
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icon: Option<String>,
 }

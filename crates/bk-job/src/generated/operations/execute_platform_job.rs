@@ -147,12 +147,12 @@ pub struct PlatformJobStep {
     pub script_id: Option<i64>,
     /// Inline script text, base64-encoded; `script_id` wins.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_content: Option<String>,
     /// Script arguments, base64-encoded.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_param: Option<String>,
     /// Timeout in seconds.

@@ -26,12 +26,12 @@ pub struct FastExecuteScriptRequest {
     pub task_name: Option<String>,
     /// Inline script text, base64-encoded.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_content: Option<String>,
     /// The whole argument string, base64-encoded as one (not per argument).
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_param: Option<String>,
     /// Timeout in seconds.
@@ -77,8 +77,8 @@ pub struct FastExecuteScriptRequest {
 /// - `bk_biz_id` (integer, required): Business id.
 /// - `script_id` (integer): Id of a stored script to run.
 /// - `task_name` (string): Custom name of the job instance.
-/// - `script_content` (string): Inline script text, base64-encoded. (base64-encoded)
-/// - `script_param` (string): The whole argument string, base64-encoded as one (not per argument). (base64-encoded)
+/// - `script_content` (string): Inline script text, base64-encoded. (base64-encoded (decode with [`bk_runtime::formats::base64_decode`]))
+/// - `script_param` (string): The whole argument string, base64-encoded as one (not per argument). (base64-encoded (decode with [`bk_runtime::formats::base64_decode`]))
 /// - `script_timeout` (integer): Timeout in seconds. (from 60 to 86400; server default `7200`)
 /// - `account` (string, required): Name or alias of the execution account.
 /// - `is_param_sensitive` ([`FastExecuteScriptRequestIsParamSensitive`]): Whether the arguments are hidden. (server default `0`)
@@ -154,16 +154,30 @@ impl FastExecuteScript {
     }
     /// Inline script text, base64-encoded.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     pub fn script_content(mut self, value: impl Into<String>) -> Self {
         self.request.script_content = Some(value.into());
         self
     }
+    /// Sets `script_content` from plain text, base64-encoding it for the wire.
+    pub fn script_content_text(mut self, text: impl AsRef<str>) -> Self {
+        self.request.script_content = Some(
+            bk_runtime::formats::base64_encode(text.as_ref()),
+        );
+        self
+    }
     /// The whole argument string, base64-encoded as one (not per argument).
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     pub fn script_param(mut self, value: impl Into<String>) -> Self {
         self.request.script_param = Some(value.into());
+        self
+    }
+    /// Sets `script_param` from plain text, base64-encoding it for the wire.
+    pub fn script_param_text(mut self, text: impl AsRef<str>) -> Self {
+        self.request.script_param = Some(
+            bk_runtime::formats::base64_encode(text.as_ref()),
+        );
         self
     }
     /// Timeout in seconds.

@@ -23,7 +23,7 @@ pub struct FastExecuteSqlRequest {
     pub script_id: Option<i64>,
     /// Inline SQL text, base64-encoded.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_content: Option<String>,
     /// Timeout in seconds.
@@ -60,7 +60,7 @@ pub struct FastExecuteSqlRequest {
 ///
 /// - `bk_biz_id` (integer, required): Business id.
 /// - `script_id` (integer): Id of a stored SQL script to run.
-/// - `script_content` (string): Inline SQL text, base64-encoded. (base64-encoded)
+/// - `script_content` (string): Inline SQL text, base64-encoded. (base64-encoded (decode with [`bk_runtime::formats::base64_decode`]))
 /// - `script_timeout` (integer): Timeout in seconds. (from 60 to 86400; server default `7200`)
 /// - `db_account_id` (integer, required): Id of the database account to run as (see `get_own_db_account_list`).
 /// - `custom_query_id` (array of string): CMDB dynamic group ids.
@@ -121,9 +121,16 @@ impl FastExecuteSql {
     }
     /// Inline SQL text, base64-encoded.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     pub fn script_content(mut self, value: impl Into<String>) -> Self {
         self.request.script_content = Some(value.into());
+        self
+    }
+    /// Sets `script_content` from plain text, base64-encoding it for the wire.
+    pub fn script_content_text(mut self, text: impl AsRef<str>) -> Self {
+        self.request.script_content = Some(
+            bk_runtime::formats::base64_encode(text.as_ref()),
+        );
         self
     }
     /// Timeout in seconds.

@@ -97,7 +97,7 @@ pub type ImportJobResponse = Vec<ImportedJob>;
 pub struct ImportJobParams {
     /// The exported job file, base64-encoded.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     pub content: String,
     /// Password the file was exported with.
     ///

@@ -125,6 +125,6 @@ pub struct ConfigFile {
     pub file_name: String,
     /// File content, base64-encoded.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     pub content: String,
 }

@@ -20,7 +20,7 @@ pub struct CheckScriptRequest {
     pub script_language: crate::generated::types::ScriptLanguage,
     /// Script text, base64-encoded.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     pub content: String,
 }
 /// Scan a script for dangerous statements and return every rule it matches.
@@ -33,7 +33,7 @@ pub struct CheckScriptRequest {
 /// # Parameters
 ///
 /// - `script_language` ([`ScriptLanguage`](crate::types::ScriptLanguage), required): Language of the script.
-/// - `content` (string, required): Script text, base64-encoded. (base64-encoded)
+/// - `content` (string, required): Script text, base64-encoded. (base64-encoded (decode with [`bk_runtime::formats::base64_decode`]))
 ///
 /// # Example
 ///

@@ -25,7 +25,7 @@ pub struct CreatePublicScriptRequest {
     pub script_language: crate::generated::types::ScriptLanguage,
     /// Script text, base64-encoded.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     pub content: String,
     /// Version label of the first version.
     pub version: String,
@@ -45,7 +45,7 @@ pub struct CreatePublicScriptRequest {
 /// - `name` (string, required): Script name.
 /// - `description` (string): Script description.
 /// - `script_language` ([`ScriptLanguage`](crate::types::ScriptLanguage), required): Language of the script.
-/// - `content` (string, required): Script text, base64-encoded. (base64-encoded)
+/// - `content` (string, required): Script text, base64-encoded. (base64-encoded (decode with [`bk_runtime::formats::base64_decode`]))
 /// - `version` (string, required): Version label of the first version.
 /// - `version_desc` (string): Description of the version.
 ///

@@ -20,7 +20,7 @@ pub struct CreatePublicScriptVersionRequest {
     pub script_id: String,
     /// Script text, base64-encoded.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     pub content: String,
     /// Version label.
     pub version: String,
@@ -37,7 +37,7 @@ pub struct CreatePublicScriptVersionRequest {
 /// # Parameters
 ///
 /// - `script_id` (string, required): Id of the public script.
-/// - `content` (string, required): Script text, base64-encoded. (base64-encoded)
+/// - `content` (string, required): Script text, base64-encoded. (base64-encoded (decode with [`bk_runtime::formats::base64_decode`]))
 /// - `version` (string, required): Version label.
 /// - `version_desc` (string): Description of the version.
 ///

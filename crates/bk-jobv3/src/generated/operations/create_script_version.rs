@@ -24,7 +24,7 @@ pub struct CreateScriptVersionRequest {
     pub script_id: String,
     /// Script text, base64-encoded.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     pub content: String,
     /// Version label.
     pub version: String,
@@ -43,7 +43,7 @@ pub struct CreateScriptVersionRequest {
 /// - `bk_scope_type` ([`ScopeType`](crate::types::ScopeType), required): Kind of scope.
 /// - `bk_scope_id` (string, required): Business id or business set id, matching `bk_scope_type`.
 /// - `script_id` (string, required): Id of the script.
-/// - `content` (string, required): Script text, base64-encoded. (base64-encoded)
+/// - `content` (string, required): Script text, base64-encoded. (base64-encoded (decode with [`bk_runtime::formats::base64_decode`]))
 /// - `version` (string, required): Version label.
 /// - `version_desc` (string): Description of the version.
 ///

@@ -28,7 +28,7 @@ pub struct FastExecuteScriptRequest {
     pub script_id: Option<String>,
     /// Inline script text, base64-encoded.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_content: Option<String>,
     /// Language of the inline script.
@@ -36,7 +36,7 @@ pub struct FastExecuteScriptRequest {
     pub script_language: Option<crate::generated::types::ScriptLanguage>,
     /// The whole argument string, base64-encoded as one (not per argument).
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_param: Option<String>,
     /// Custom name of the job instance.
@@ -82,9 +82,9 @@ pub struct FastExecuteScriptRequest {
 /// - `bk_scope_id` (string, required): Business id or business set id, matching `bk_scope_type`.
 /// - `script_version_id` (integer): Run this version of a stored script.
 /// - `script_id` (string): Run the online version of this stored script.
-/// - `script_content` (string): Inline script text, base64-encoded. (base64-encoded)
+/// - `script_content` (string): Inline script text, base64-encoded. (base64-encoded (decode with [`bk_runtime::formats::base64_decode`]))
 /// - `script_language` ([`ScriptLanguage`](crate::types::ScriptLanguage)): Language of the inline script.
-/// - `script_param` (string): The whole argument string, base64-encoded as one (not per argument). (base64-encoded)
+/// - `script_param` (string): The whole argument string, base64-encoded as one (not per argument). (base64-encoded (decode with [`bk_runtime::formats::base64_decode`]))
 /// - `task_name` (string): Custom name of the job instance. (at most 512 characters)
 /// - `timeout` (integer): Script timeout in seconds. (from 1 to 86400; server default `7200`)
 /// - `account_alias` (string): Alias of the execution account.
@@ -160,9 +160,16 @@ impl FastExecuteScript {
     }
     /// Inline script text, base64-encoded.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     pub fn script_content(mut self, value: impl Into<String>) -> Self {
         self.request.script_content = Some(value.into());
+        self
+    }
+    /// Sets `script_content` from plain text, base64-encoding it for the wire.
+    pub fn script_content_text(mut self, text: impl AsRef<str>) -> Self {
+        self.request.script_content = Some(
+            bk_runtime::formats::base64_encode(text.as_ref()),
+        );
         self
     }
     /// Language of the inline script.
@@ -175,9 +182,16 @@ impl FastExecuteScript {
     }
     /// The whole argument string, base64-encoded as one (not per argument).
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     pub fn script_param(mut self, value: impl Into<String>) -> Self {
         self.request.script_param = Some(value.into());
+        self
+    }
+    /// Sets `script_param` from plain text, base64-encoding it for the wire.
+    pub fn script_param_text(mut self, text: impl AsRef<str>) -> Self {
+        self.request.script_param = Some(
+            bk_runtime::formats::base64_encode(text.as_ref()),
+        );
         self
     }
     /// Custom name of the job instance.

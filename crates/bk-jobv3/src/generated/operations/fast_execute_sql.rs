@@ -28,7 +28,7 @@ pub struct FastExecuteSqlRequest {
     pub script_id: Option<String>,
     /// Inline SQL text, base64-encoded.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_content: Option<String>,
     /// Timeout in seconds.
@@ -59,7 +59,7 @@ pub struct FastExecuteSqlRequest {
 /// - `bk_scope_id` (string, required): Business id or business set id, matching `bk_scope_type`.
 /// - `script_version_id` (integer): Run this version of a stored SQL script.
 /// - `script_id` (string): Run the online version of this stored script.
-/// - `script_content` (string): Inline SQL text, base64-encoded. (base64-encoded)
+/// - `script_content` (string): Inline SQL text, base64-encoded. (base64-encoded (decode with [`bk_runtime::formats::base64_decode`]))
 /// - `timeout` (integer): Timeout in seconds. (from 1 to 86400; server default `7200`)
 /// - `db_account_id` (integer, required): Id of the database account to run as (from account management).
 /// - `target_server` ([`Server`](crate::types::Server)): Hosts to run on.
@@ -128,9 +128,16 @@ impl FastExecuteSql {
     }
     /// Inline SQL text, base64-encoded.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     pub fn script_content(mut self, value: impl Into<String>) -> Self {
         self.request.script_content = Some(value.into());
+        self
+    }
+    /// Sets `script_content` from plain text, base64-encoding it for the wire.
+    pub fn script_content_text(mut self, text: impl AsRef<str>) -> Self {
+        self.request.script_content = Some(
+            bk_runtime::formats::base64_encode(text.as_ref()),
+        );
         self
     }
     /// Timeout in seconds.

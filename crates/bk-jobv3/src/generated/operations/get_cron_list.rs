@@ -49,12 +49,12 @@ pub struct GetCronListRequest {
     pub creator: Option<String>,
     /// Created at or after this time.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time_start: Option<i64>,
     /// Created at or before this time.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time_end: Option<i64>,
     /// Only cron jobs last changed by this user.
@@ -62,12 +62,12 @@ pub struct GetCronListRequest {
     pub last_modify_user: Option<String>,
     /// Last changed at or after this time.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modify_time_start: Option<i64>,
     /// Last changed at or before this time.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modify_time_end: Option<i64>,
     /// Offset of the first record.
@@ -95,11 +95,11 @@ pub struct GetCronListRequest {
 /// - `id` (integer): Only this cron job.
 /// - `status` ([`CronStatus`](crate::types::CronStatus)): Only cron jobs in this state.
 /// - `creator` (string): Only cron jobs created by this user.
-/// - `create_time_start` (integer): Created at or after this time. (seconds since the Unix epoch)
-/// - `create_time_end` (integer): Created at or before this time. (seconds since the Unix epoch)
+/// - `create_time_start` (integer): Created at or after this time. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
+/// - `create_time_end` (integer): Created at or before this time. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
 /// - `last_modify_user` (string): Only cron jobs last changed by this user.
-/// - `last_modify_time_start` (integer): Last changed at or after this time. (seconds since the Unix epoch)
-/// - `last_modify_time_end` (integer): Last changed at or before this time. (seconds since the Unix epoch)
+/// - `last_modify_time_start` (integer): Last changed at or after this time. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
+/// - `last_modify_time_end` (integer): Last changed at or before this time. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
 /// - `start` (integer): Offset of the first record. (at least 0; server default `0`)
 /// - `length` (integer): Page size. (from 1 to 1000; server default `20`)
 ///
@@ -179,14 +179,14 @@ impl GetCronList {
     }
     /// Created at or after this time.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub fn create_time_start(mut self, value: i64) -> Self {
         self.request.create_time_start = Some(value);
         self
     }
     /// Created at or before this time.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub fn create_time_end(mut self, value: i64) -> Self {
         self.request.create_time_end = Some(value);
         self
@@ -198,14 +198,14 @@ impl GetCronList {
     }
     /// Last changed at or after this time.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub fn last_modify_time_start(mut self, value: i64) -> Self {
         self.request.last_modify_time_start = Some(value);
         self
     }
     /// Last changed at or before this time.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub fn last_modify_time_end(mut self, value: i64) -> Self {
         self.request.last_modify_time_end = Some(value);
         self

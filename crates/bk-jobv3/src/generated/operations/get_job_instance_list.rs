@@ -37,11 +37,11 @@ pub struct GetJobInstanceListRequest {
     pub bk_scope_id: String,
     /// Created at or after this time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     pub create_time_start: i64,
     /// Created at or before this time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     pub create_time_end: i64,
     /// Only this job instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,8 +90,8 @@ pub struct GetJobInstanceListRequest {
 ///
 /// - `bk_scope_type` ([`ScopeType`](crate::types::ScopeType), required): Kind of scope.
 /// - `bk_scope_id` (string, required): Business id or business set id, matching `bk_scope_type`.
-/// - `create_time_start` (integer, required): Created at or after this time. (milliseconds since the Unix epoch)
-/// - `create_time_end` (integer, required): Created at or before this time. (milliseconds since the Unix epoch)
+/// - `create_time_start` (integer, required): Created at or after this time. (milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`]))
+/// - `create_time_end` (integer, required): Created at or before this time. (milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`]))
 /// - `job_instance_id` (integer): Only this job instance.
 /// - `job_cron_id` (integer): Only instances started by this cron job.
 /// - `operator` (string): Only instances started by this user (exact match).
@@ -553,17 +553,17 @@ pub struct JobInstanceSummary {
     pub status: Option<crate::generated::types::JobStatus>,
     /// Creation time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time: Option<i64>,
     /// Start time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<i64>,
     /// End time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<i64>,
     /// Duration in milliseconds.

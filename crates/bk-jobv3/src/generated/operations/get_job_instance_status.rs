@@ -134,17 +134,17 @@ pub struct JobInstance {
     pub status: Option<crate::generated::types::JobStatus>,
     /// When the instance was created.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time: Option<i64>,
     /// When it started.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<i64>,
     /// When it ended.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<i64>,
     /// Duration in milliseconds.
@@ -177,12 +177,12 @@ pub struct StepHostResult {
     pub error_code: Option<i64>,
     /// When it started on this host.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<i64>,
     /// When it ended on this host.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<i64>,
     /// Duration in milliseconds.
@@ -205,17 +205,17 @@ pub struct StepInstance {
     pub status: Option<crate::generated::types::JobStatus>,
     /// When the step instance was created.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time: Option<i64>,
     /// When it started.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<i64>,
     /// When it ended.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<i64>,
     /// Duration in milliseconds.

@@ -225,7 +225,7 @@ pub struct PlanScriptStep {
     pub script_version_id: Option<i64>,
     /// Inline script text (type 1).
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_content: Option<String>,
     /// Language of the script.
@@ -233,7 +233,7 @@ pub struct PlanScriptStep {
     pub script_language: Option<crate::generated::types::ScriptLanguage>,
     /// Script arguments.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_param: Option<String>,
     /// Timeout in seconds.
@@ -398,7 +398,7 @@ pub struct GetJobPlanDetailResponse {
     pub creator: Option<String>,
     /// Creation time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time: Option<i64>,
     /// User who last changed the plan.
@@ -406,7 +406,7 @@ pub struct GetJobPlanDetailResponse {
     pub last_modify_user: Option<String>,
     /// Time of the last change.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modify_time: Option<i64>,
     /// Global variables of the plan with their default values.

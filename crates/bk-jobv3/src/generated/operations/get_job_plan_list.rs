@@ -46,12 +46,12 @@ pub struct GetJobPlanListRequest {
     pub name: Option<String>,
     /// Created at or after this time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time_start: Option<i64>,
     /// Created at or before this time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time_end: Option<i64>,
     /// Only items last changed by this user.
@@ -59,12 +59,12 @@ pub struct GetJobPlanListRequest {
     pub last_modify_user: Option<String>,
     /// Last changed at or after this time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modify_time_start: Option<i64>,
     /// Last changed at or before this time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modify_time_end: Option<i64>,
     /// Offset of the first record.
@@ -91,11 +91,11 @@ pub struct GetJobPlanListRequest {
 /// - `job_template_id` (integer): Only plans of this job template.
 /// - `creator` (string): Only items created by this user.
 /// - `name` (string): Part of the name to match.
-/// - `create_time_start` (integer): Created at or after this time. (milliseconds since the Unix epoch)
-/// - `create_time_end` (integer): Created at or before this time. (milliseconds since the Unix epoch)
+/// - `create_time_start` (integer): Created at or after this time. (milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`]))
+/// - `create_time_end` (integer): Created at or before this time. (milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`]))
 /// - `last_modify_user` (string): Only items last changed by this user.
-/// - `last_modify_time_start` (integer): Last changed at or after this time. (milliseconds since the Unix epoch)
-/// - `last_modify_time_end` (integer): Last changed at or before this time. (milliseconds since the Unix epoch)
+/// - `last_modify_time_start` (integer): Last changed at or after this time. (milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`]))
+/// - `last_modify_time_end` (integer): Last changed at or before this time. (milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`]))
 /// - `start` (integer): Offset of the first record. (at least 0; server default `0`)
 /// - `length` (integer): Page size. (from 1 to 1000; server default `20`)
 ///
@@ -169,14 +169,14 @@ impl GetJobPlanList {
     }
     /// Created at or after this time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     pub fn create_time_start(mut self, value: i64) -> Self {
         self.request.create_time_start = Some(value);
         self
     }
     /// Created at or before this time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     pub fn create_time_end(mut self, value: i64) -> Self {
         self.request.create_time_end = Some(value);
         self
@@ -188,14 +188,14 @@ impl GetJobPlanList {
     }
     /// Last changed at or after this time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     pub fn last_modify_time_start(mut self, value: i64) -> Self {
         self.request.last_modify_time_start = Some(value);
         self
     }
     /// Last changed at or before this time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     pub fn last_modify_time_end(mut self, value: i64) -> Self {
         self.request.last_modify_time_end = Some(value);
         self
@@ -309,7 +309,7 @@ pub struct JobPlanSummary {
     pub creator: Option<String>,
     /// Creation time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time: Option<i64>,
     /// User who last changed it.
@@ -317,7 +317,7 @@ pub struct JobPlanSummary {
     pub last_modify_user: Option<String>,
     /// Time of the last change.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modify_time: Option<i64>,
 }

@@ -43,12 +43,12 @@ pub struct GetJobTemplateListRequest {
     pub name: Option<String>,
     /// Created at or after this time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time_start: Option<i64>,
     /// Created at or before this time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time_end: Option<i64>,
     /// Only items last changed by this user.
@@ -56,12 +56,12 @@ pub struct GetJobTemplateListRequest {
     pub last_modify_user: Option<String>,
     /// Last changed at or after this time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modify_time_start: Option<i64>,
     /// Last changed at or before this time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modify_time_end: Option<i64>,
     /// Offset of the first record.
@@ -87,11 +87,11 @@ pub struct GetJobTemplateListRequest {
 /// - `bk_scope_id` (string, required): Business id or business set id, matching `bk_scope_type`.
 /// - `creator` (string): Only items created by this user.
 /// - `name` (string): Part of the name to match.
-/// - `create_time_start` (integer): Created at or after this time. (milliseconds since the Unix epoch)
-/// - `create_time_end` (integer): Created at or before this time. (milliseconds since the Unix epoch)
+/// - `create_time_start` (integer): Created at or after this time. (milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`]))
+/// - `create_time_end` (integer): Created at or before this time. (milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`]))
 /// - `last_modify_user` (string): Only items last changed by this user.
-/// - `last_modify_time_start` (integer): Last changed at or after this time. (milliseconds since the Unix epoch)
-/// - `last_modify_time_end` (integer): Last changed at or before this time. (milliseconds since the Unix epoch)
+/// - `last_modify_time_start` (integer): Last changed at or after this time. (milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`]))
+/// - `last_modify_time_end` (integer): Last changed at or before this time. (milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`]))
 /// - `start` (integer): Offset of the first record. (at least 0; server default `0`)
 /// - `length` (integer): Page size. (from 1 to 1000; server default `20`)
 ///
@@ -159,14 +159,14 @@ impl GetJobTemplateList {
     }
     /// Created at or after this time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     pub fn create_time_start(mut self, value: i64) -> Self {
         self.request.create_time_start = Some(value);
         self
     }
     /// Created at or before this time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     pub fn create_time_end(mut self, value: i64) -> Self {
         self.request.create_time_end = Some(value);
         self
@@ -178,14 +178,14 @@ impl GetJobTemplateList {
     }
     /// Last changed at or after this time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     pub fn last_modify_time_start(mut self, value: i64) -> Self {
         self.request.last_modify_time_start = Some(value);
         self
     }
     /// Last changed at or before this time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     pub fn last_modify_time_end(mut self, value: i64) -> Self {
         self.request.last_modify_time_end = Some(value);
         self
@@ -302,7 +302,7 @@ pub struct JobTemplateSummary {
     pub creator: Option<String>,
     /// Creation time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time: Option<i64>,
     /// User who last changed it.
@@ -310,7 +310,7 @@ pub struct JobTemplateSummary {
     pub last_modify_user: Option<String>,
     /// Time of the last change.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modify_time: Option<i64>,
 }

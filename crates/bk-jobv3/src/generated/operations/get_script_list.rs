@@ -235,7 +235,7 @@ pub struct Script {
     pub creator: Option<String>,
     /// Creation time.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_time: Option<i64>,
     /// User who last changed the script.
@@ -243,7 +243,7 @@ pub struct Script {
     pub last_modify_user: Option<String>,
     /// Time of the last change.
     ///
-    /// milliseconds since the Unix epoch
+    /// milliseconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_ms`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modify_time: Option<i64>,
 }

@@ -33,7 +33,7 @@ pub struct SaveCronRequest {
     pub expression: Option<String>,
     /// Time of a single run, instead of `expression`.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execute_time: Option<i64>,
     /// Global variable values for the runs.
@@ -56,7 +56,7 @@ pub struct SaveCronRequest {
 /// - `id` (integer): Id of the cron job to update; absent to create one.
 /// - `name` (string): Cron job name (needed when creating).
 /// - `expression` (string): Crontab rule, e.g. `0/5 * * * *` for every five minutes.
-/// - `execute_time` (integer): Time of a single run, instead of `expression`. (seconds since the Unix epoch)
+/// - `execute_time` (integer): Time of a single run, instead of `expression`. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
 /// - `global_var_list` (array of [`GlobalVar`](crate::types::GlobalVar)): Global variable values for the runs.
 ///
 /// # Example
@@ -123,7 +123,7 @@ impl SaveCron {
     }
     /// Time of a single run, instead of `expression`.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub fn execute_time(mut self, value: i64) -> Self {
         self.request.execute_time = Some(value);
         self

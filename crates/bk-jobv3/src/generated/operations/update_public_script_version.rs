@@ -22,7 +22,7 @@ pub struct UpdatePublicScriptVersionRequest {
     pub script_version_id: i64,
     /// New script text, base64-encoded.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     pub content: String,
     /// New description of the version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,7 +36,7 @@ pub struct UpdatePublicScriptVersionRequest {
 ///
 /// - `script_id` (string, required): Id of the public script.
 /// - `script_version_id` (integer, required): Id of the version to change.
-/// - `content` (string, required): New script text, base64-encoded. (base64-encoded)
+/// - `content` (string, required): New script text, base64-encoded. (base64-encoded (decode with [`bk_runtime::formats::base64_decode`]))
 /// - `version_desc` (string): New description of the version.
 ///
 /// # Example

@@ -20,11 +20,11 @@ pub struct DeleteItemRequest {
     pub id: i64,
     /// Start of the occurrence concerned.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub start_time: i64,
     /// End of the occurrence concerned.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub end_time: i64,
     /// Repeat settings of the item; empty for a one-off item.
     pub repeat: crate::generated::types::CalendarRepeat,
@@ -38,8 +38,8 @@ pub struct DeleteItemRequest {
 /// # Parameters
 ///
 /// - `id` (integer, required): Id of the item.
-/// - `start_time` (integer, required): Start of the occurrence concerned. (seconds since the Unix epoch)
-/// - `end_time` (integer, required): End of the occurrence concerned. (seconds since the Unix epoch)
+/// - `start_time` (integer, required): Start of the occurrence concerned. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
+/// - `end_time` (integer, required): End of the occurrence concerned. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
 /// - `repeat` ([`CalendarRepeat`](crate::types::CalendarRepeat), required): Repeat settings of the item; empty for a one-off item.
 /// - `delete_type` ([`DeleteItemRequestDeleteType`], required): What to delete.
 ///

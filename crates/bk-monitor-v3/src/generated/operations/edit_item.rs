@@ -26,12 +26,12 @@ pub struct EditItemRequest {
     pub calendar_id: Option<i64>,
     /// New start of the occurrence.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<i64>,
     /// New end of the occurrence.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<i64>,
     /// New repeat settings.
@@ -49,8 +49,8 @@ pub struct EditItemRequest {
 /// - `id` (integer, required): Id of the item.
 /// - `name` (string): New name.
 /// - `calendar_id` (integer): New calendar.
-/// - `start_time` (integer): New start of the occurrence. (seconds since the Unix epoch)
-/// - `end_time` (integer): New end of the occurrence. (seconds since the Unix epoch)
+/// - `start_time` (integer): New start of the occurrence. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
+/// - `end_time` (integer): New end of the occurrence. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
 /// - `repeat` ([`CalendarRepeat`](crate::types::CalendarRepeat)): New repeat settings.
 /// - `change_type` ([`EditItemRequestChangeType`], required): What to change.
 ///
@@ -111,14 +111,14 @@ impl EditItem {
     }
     /// New start of the occurrence.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub fn start_time(mut self, value: i64) -> Self {
         self.request.start_time = Some(value);
         self
     }
     /// New end of the occurrence.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub fn end_time(mut self, value: i64) -> Self {
         self.request.end_time = Some(value);
         self

@@ -21,11 +21,11 @@ pub struct ItemDetailRequest {
     pub calendar_ids: Vec<i64>,
     /// The moment to look at.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub time: i64,
     /// Start time of the detail query.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<i64>,
 }
@@ -36,8 +36,8 @@ pub struct ItemDetailRequest {
 /// # Parameters
 ///
 /// - `calendar_ids` (array of integer, required): Calendars to look in.
-/// - `time` (integer, required): The moment to look at. (seconds since the Unix epoch)
-/// - `start_time` (integer): Start time of the detail query. (seconds since the Unix epoch)
+/// - `time` (integer, required): The moment to look at. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
+/// - `start_time` (integer): Start time of the detail query. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
 ///
 /// # Example
 ///
@@ -78,7 +78,7 @@ impl ItemDetail {
     }
     /// Start time of the detail query.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub fn start_time(mut self, value: i64) -> Self {
         self.request.start_time = Some(value);
         self

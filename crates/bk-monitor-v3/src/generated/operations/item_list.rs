@@ -21,11 +21,11 @@ pub struct ItemListRequest {
     pub calendar_ids: Vec<i64>,
     /// Start of the range.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub start_time: i64,
     /// End of the range.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub end_time: i64,
     /// Time zone; the one the items were created in when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -41,8 +41,8 @@ pub struct ItemListRequest {
 /// # Parameters
 ///
 /// - `calendar_ids` (array of integer, required): Calendars to look in.
-/// - `start_time` (integer, required): Start of the range. (seconds since the Unix epoch)
-/// - `end_time` (integer, required): End of the range. (seconds since the Unix epoch)
+/// - `start_time` (integer, required): Start of the range. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
+/// - `end_time` (integer, required): End of the range. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
 /// - `time_zone` (string): Time zone; the one the items were created in when omitted.
 /// - `search_key` (string): Keyword to match.
 ///
@@ -127,7 +127,7 @@ pub type ItemListResponse = Vec<CalendarDay>;
 pub struct CalendarDay {
     /// Start of the day.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub today: Option<i64>,
     /// Occurrences on that day.

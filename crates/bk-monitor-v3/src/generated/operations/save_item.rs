@@ -22,11 +22,11 @@ pub struct SaveItemRequest {
     pub calendar_id: i64,
     /// Start of the first occurrence.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub start_time: i64,
     /// End of the first occurrence.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub end_time: i64,
     /// Repeat settings; empty for a one-off item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,8 +42,8 @@ pub struct SaveItemRequest {
 ///
 /// - `name` (string, required): Name (at most 15 Chinese characters).
 /// - `calendar_id` (integer, required): Calendar to add the item to.
-/// - `start_time` (integer, required): Start of the first occurrence. (seconds since the Unix epoch)
-/// - `end_time` (integer, required): End of the first occurrence. (seconds since the Unix epoch)
+/// - `start_time` (integer, required): Start of the first occurrence. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
+/// - `end_time` (integer, required): End of the first occurrence. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
 /// - `repeat` ([`CalendarRepeat`](crate::types::CalendarRepeat)): Repeat settings; empty for a one-off item.
 /// - `time_zone` (string, required): Time zone, e.g. `Asia/Shanghai`.
 ///

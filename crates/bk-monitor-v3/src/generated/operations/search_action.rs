@@ -51,12 +51,12 @@ pub struct SearchActionRequest {
     pub ordering: Option<Vec<String>>,
     /// Start of the time range.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<i64>,
     /// End of the time range.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<i64>,
     /// Page number, from 1.
@@ -95,8 +95,8 @@ pub struct SearchActionRequest {
 /// - `conditions` (array of [`SearchCondition`](crate::types::SearchCondition)): Filters.
 /// - `query_string` (string): Elasticsearch query-string syntax query.
 /// - `ordering` (array of string): Sort fields; prefix `-` for descending order.
-/// - `start_time` (integer): Start of the time range. (seconds since the Unix epoch)
-/// - `end_time` (integer): End of the time range. (seconds since the Unix epoch)
+/// - `start_time` (integer): Start of the time range. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
+/// - `end_time` (integer): End of the time range. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
 /// - `page` (integer, required): Page number, from 1. (at least 1)
 /// - `page_size` (integer, required): Page size. (from 1 to 1000)
 /// - `show_overview` (boolean): Whether to return overview counts. (server default `true`)
@@ -188,14 +188,14 @@ impl SearchAction {
     }
     /// Start of the time range.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub fn start_time(mut self, value: i64) -> Self {
         self.request.start_time = Some(value);
         self
     }
     /// End of the time range.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub fn end_time(mut self, value: i64) -> Self {
         self.request.end_time = Some(value);
         self

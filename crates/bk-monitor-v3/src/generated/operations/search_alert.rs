@@ -48,11 +48,11 @@ pub struct SearchAlertRequest {
     pub ordering: Option<Vec<String>>,
     /// Start of the time range.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub start_time: i64,
     /// End of the time range.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub end_time: i64,
     /// Page number, from 1.
     ///
@@ -89,8 +89,8 @@ pub struct SearchAlertRequest {
 /// - `conditions` (array of [`SearchCondition`](crate::types::SearchCondition)): Filters.
 /// - `query_string` (string): Elasticsearch query-string syntax query.
 /// - `ordering` (array of string): Sort fields; prefix `-` for descending order.
-/// - `start_time` (integer, required): Start of the time range. (seconds since the Unix epoch)
-/// - `end_time` (integer, required): End of the time range. (seconds since the Unix epoch)
+/// - `start_time` (integer, required): Start of the time range. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
+/// - `end_time` (integer, required): End of the time range. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
 /// - `page` (integer, required): Page number, from 1. (at least 1)
 /// - `page_size` (integer, required): Page size. (from 1 to 5000)
 /// - `show_overview` (boolean): Whether to return overview counts. (server default `true`)

@@ -338,7 +338,7 @@ pub struct EventOriginAlarm {
     pub values: Option<std::collections::BTreeMap<String, serde_json::Value>>,
     /// Time of the point.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<i64>,
     /// Display names of dimensions.

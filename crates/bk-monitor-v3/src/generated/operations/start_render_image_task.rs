@@ -161,11 +161,11 @@ pub struct RenderDashboardOptions {
     pub variables: Option<std::collections::BTreeMap<String, Vec<String>>>,
     /// Start of the time range.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub start_time: i64,
     /// End of the time range.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub end_time: i64,
     /// Pixel density; larger is sharper and bigger.
     ///

@@ -45,11 +45,11 @@ pub struct TimeSeriesUnifyQueryRawRequest {
     pub functions: Option<Vec<TimeSeriesUnifyQueryRawRequestFunctions>>,
     /// Start of the time range.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub start_time: i64,
     /// End of the time range.
     ///
-    /// seconds since the Unix epoch
+    /// seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`])
     pub end_time: i64,
     /// Maximum number of points.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,8 +85,8 @@ pub struct TimeSeriesUnifyQueryRawRequest {
 /// - `stack` (string)
 /// - `function` (map of any JSON)
 /// - `functions` (array of [`TimeSeriesUnifyQueryRawRequestFunctions`])
-/// - `start_time` (integer, required): Start of the time range. (seconds since the Unix epoch)
-/// - `end_time` (integer, required): End of the time range. (seconds since the Unix epoch)
+/// - `start_time` (integer, required): Start of the time range. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
+/// - `end_time` (integer, required): End of the time range. (seconds since the Unix epoch (convert with [`bk_runtime::formats::from_epoch_s`]))
 /// - `limit` (integer): Maximum number of points.
 /// - `slimit` (integer): Maximum number of series.
 /// - `down_sample_range` (string): Down-sampling interval, e.g. `1m`.

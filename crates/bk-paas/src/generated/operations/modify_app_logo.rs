@@ -20,7 +20,7 @@ pub struct ModifyAppLogoRequest {
     pub bk_light_app_code: String,
     /// The PNG image file, base64-encoded.
     ///
-    /// base64-encoded
+    /// base64-encoded (decode with [`bk_runtime::formats::base64_decode`])
     pub logo: String,
 }
 /// Replace the desktop icon of a light app with a PNG image.
@@ -30,7 +30,7 @@ pub struct ModifyAppLogoRequest {
 /// # Parameters
 ///
 /// - `bk_light_app_code` (string, required): Code (id) of the light app.
-/// - `logo` (string, required): The PNG image file, base64-encoded. (base64-encoded)
+/// - `logo` (string, required): The PNG image file, base64-encoded. (base64-encoded (decode with [`bk_runtime::formats::base64_decode`]))
 ///
 /// # Example
 ///
