@@ -32,7 +32,15 @@ async fn post_api_sends_typed_params_in_the_json_body() {
     .await;
     let data = client(&server.url, AuthMode::Params)
         .cc()
-        .list_biz_hosts_topo(2, Page { start: Some(0), limit: 100, ..Default::default() }, vec!["bk_host_id".into()])
+        .list_biz_hosts_topo(
+            2,
+            Page {
+                start: Some(0),
+                limit: 100,
+                ..Default::default()
+            },
+            vec!["bk_host_id".into()],
+        )
         .send()
         .await
         .unwrap();
@@ -64,29 +72,49 @@ async fn post_api_sends_typed_params_in_the_json_body() {
 #[tokio::test]
 async fn get_api_sends_params_in_the_query_and_auth_in_the_header() {
     let server = Recorder::start(ok(json!({"bk_username": "admin", "chname": "Admin"}))).await;
-    let user = client(&server.url, AuthMode::Header).bk_login().get_user().bk_username("admin").send().await.unwrap();
+    let user = client(&server.url, AuthMode::Header)
+        .bk_login()
+        .get_user()
+        .bk_username("admin")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(user.bk_username, "admin");
 
     let r = &server.requests()[0];
     assert_eq!(r.method, "GET");
     assert_eq!(r.uri.path(), "/api/c/compapi/v2/bk_login/get_user/");
-    assert_eq!(r.query(), vec![("bk_username".to_string(), "admin".to_string())]);
+    assert_eq!(
+        r.query(),
+        vec![("bk_username".to_string(), "admin".to_string())]
+    );
     assert!(r.body.is_empty());
-    let auth: serde_json::Value = serde_json::from_str(r.headers["x-bkapi-authorization"].to_str().unwrap()).unwrap();
-    assert_eq!(auth, json!({"bk_app_code": "demo-app", "bk_app_secret": "s3cret-app-secret", "bk_username": "admin"}));
+    let auth: serde_json::Value =
+        serde_json::from_str(r.headers["x-bkapi-authorization"].to_str().unwrap()).unwrap();
+    assert_eq!(
+        auth,
+        json!({"bk_app_code": "demo-app", "bk_app_secret": "s3cret-app-secret", "bk_username": "admin"})
+    );
 }
 
 #[tokio::test]
 async fn enums_decode_known_and_unknown_values() {
-    let server = Recorder::start(ok(json!({"current_status": "FINISHED", "ticket_url": "u"}))).await;
+    let server =
+        Recorder::start(ok(json!({"current_status": "FINISHED", "ticket_url": "u"}))).await;
     let c = client(&server.url, AuthMode::Header);
     let status = c.itsm().get_ticket_status("sn-1").send().await.unwrap();
-    assert_eq!(status.current_status, bk_sdk::itsm::types::TicketStatus::Finished);
+    assert_eq!(
+        status.current_status,
+        bk_sdk::itsm::types::TicketStatus::Finished
+    );
 
     let server = Recorder::start(ok(json!({"current_status": "SOMETHING_NEW"}))).await;
     let c = client(&server.url, AuthMode::Header);
     let status = c.itsm().get_ticket_status("sn-1").send().await.unwrap();
-    assert_eq!(status.current_status, bk_sdk::itsm::types::TicketStatus::Unknown("SOMETHING_NEW".into()));
+    assert_eq!(
+        status.current_status,
+        bk_sdk::itsm::types::TicketStatus::Unknown("SOMETHING_NEW".into())
+    );
 }
 
 #[tokio::test]
@@ -94,7 +122,14 @@ async fn a_typed_mismatch_names_the_field_path() {
     let server = Recorder::start(ok(json!({"count": "many", "info": []}))).await;
     let err = client(&server.url, AuthMode::Header)
         .cc()
-        .list_biz_hosts_topo(2, Page { limit: 1, ..Default::default() }, vec![])
+        .list_biz_hosts_topo(
+            2,
+            Page {
+                limit: 1,
+                ..Default::default()
+            },
+            vec![],
+        )
         .send()
         .await
         .unwrap_err();

@@ -29,9 +29,10 @@ impl Recorded {
 
     /// The query string as sorted `(key, value)` pairs, percent-decoded.
     pub fn query(&self) -> Vec<(String, String)> {
-        let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(self.uri.query().unwrap_or("").as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+        let mut pairs: Vec<(String, String)> =
+            url::form_urlencoded::parse(self.uri.query().unwrap_or("").as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
         pairs.sort();
         pairs
     }
@@ -50,7 +51,9 @@ impl Recorder {
         let seen: Arc<Mutex<Vec<Recorded>>> = Arc::default();
         let state = (seen.clone(), Arc::new(body.to_string()));
         let app = axum::Router::new().fallback(record).with_state(state);
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -66,7 +69,24 @@ impl Recorder {
 
 type Shared = (Arc<Mutex<Vec<Recorded>>>, Arc<String>);
 
-async fn record(State((seen, body)): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, bytes: Bytes) -> impl IntoResponse {
-    seen.lock().unwrap().push(Recorded { method, uri, headers, body: bytes });
-    ([("content-type", "application/json"), ("x-bkapi-request-id", "0123456789abcdef0123456789abcdef")], body.as_str().to_string())
+async fn record(
+    State((seen, body)): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> impl IntoResponse {
+    seen.lock().unwrap().push(Recorded {
+        method,
+        uri,
+        headers,
+        body: bytes,
+    });
+    (
+        [
+            ("content-type", "application/json"),
+            ("x-bkapi-request-id", "0123456789abcdef0123456789abcdef"),
+        ],
+        body.as_str().to_string(),
+    )
 }

@@ -312,10 +312,8 @@ fn collect<'a>(
                 collect(&f.schema, p, owner, refs, names, true);
             }
         }
-        SchemaKind::Enum { rust_type, .. } => {
-            if record_root_name {
-                names.push((owner, path, rust_type));
-            }
+        SchemaKind::Enum { rust_type, .. } if record_root_name => {
+            names.push((owner, path, rust_type));
         }
         _ => {}
     }

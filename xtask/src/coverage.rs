@@ -26,16 +26,17 @@ struct Row {
     examples: usize,
 }
 
+/// A response is typed unless it is `any`; `empty` (no data) is a precise type.
 fn typed(s: &Schema) -> bool {
     !matches!(s.kind, SchemaKind::Any)
 }
 
-/// Reads the expected APIs: component -> (all expected, inventory only, documented).
-fn expected(
-    reference: &Path,
-) -> Result<BTreeMap<String, (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>)>, String> {
-    let mut out: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>)> =
-        BTreeMap::new();
+/// Per component: (all expected APIs, those in the inventory, those documented).
+type Expected = BTreeMap<String, (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>)>;
+
+/// Reads the expected APIs of every component.
+fn expected(reference: &Path) -> Result<Expected, String> {
+    let mut out: Expected = BTreeMap::new();
     let inv_path = reference.join("inventory.tsv");
     let inv = std::fs::read_to_string(&inv_path)
         .map_err(|e| format!("cannot read {}: {e}", inv_path.display()))?;

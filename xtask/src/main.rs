@@ -72,6 +72,17 @@ enum Command {
         #[arg(long, default_value_t = 0.2)]
         fault_rate: f64,
     },
+    /// Run the benchmarks (crates/bk-bench): this SDK, the official Python SDK, a classic
+    /// requests client and a raw hyper client side by side on bk-sim, plus generation and
+    /// build figures; rewrites BENCHMARKS.md. Prepares the Python virtualenv first.
+    Bench {
+        /// CI smoke mode (short runs, no build figures; writes target/bk-bench/BENCHMARKS.quick.md).
+        #[arg(long)]
+        quick: bool,
+        /// Extra arguments for bk-bench (`--runs N`, `--window SECS`, `--hosts N`, ...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run the whole test suite (prepares the Python virtualenv the interop test needs).
     Test {
         /// Extra arguments for `cargo test`.
@@ -124,8 +135,13 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::ImportApidoc { component, docs, inventory } => {
-            let inventory = inventory.unwrap_or_else(|| root.join("../shared/reference/inventory.tsv"));
+        Command::ImportApidoc {
+            component,
+            docs,
+            inventory,
+        } => {
+            let inventory =
+                inventory.unwrap_or_else(|| root.join("../shared/reference/inventory.tsv"));
             let rows = match import_apidoc::load_inventory(&inventory) {
                 Ok(r) => r,
                 Err(e) => {
@@ -153,13 +169,27 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::CheckResponse { component, api, file } => {
+        Command::CheckResponse {
+            component,
+            api,
+            file,
+        } => {
             // The registries live in the generated crates; building them here would make
             // `cargo xtask gen` depend on generated code, so the check runs in the `bk` binary.
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = std::process::Command::new(cargo)
                 .current_dir(&root)
-                .args(["run", "--quiet", "-p", "bk-cli", "--", "check-response", &component, &api, &file])
+                .args([
+                    "run",
+                    "--quiet",
+                    "-p",
+                    "bk-cli",
+                    "--",
+                    "check-response",
+                    &component,
+                    &api,
+                    &file,
+                ])
                 .status();
             match status {
                 Ok(s) => ExitCode::from(s.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(2)),
@@ -176,13 +206,46 @@ fn main() -> ExitCode {
             let status = std::process::Command::new(cargo)
                 .current_dir(&root)
                 .args(["run", "--quiet", "--release", "-p", "bk-fault-matrix", "--"])
-                .args(["--calls", &calls.to_string(), "--fault-rate", &fault_rate.to_string()])
+                .args([
+                    "--calls",
+                    &calls.to_string(),
+                    "--fault-rate",
+                    &fault_rate.to_string(),
+                ])
                 .status();
             match status {
                 Ok(s) if s.success() => ExitCode::SUCCESS,
                 Ok(_) => ExitCode::FAILURE,
                 Err(e) => {
                     eprintln!("fault-matrix: cannot run cargo: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Bench { quick, args } => {
+            // A release build of its own crate: the harness needs the simulator and the
+            // generated clients, which `cargo xtask gen` must not depend on.
+            let python = match test::python_venv(&root) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("bench: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .current_dir(&root)
+                .args(["run", "--quiet", "--release", "-p", "bk-bench", "--"])
+                .arg("--python")
+                .arg(&python)
+                .args(quick.then_some("--quick"))
+                .args(&args)
+                .status();
+            match status {
+                Ok(s) if s.success() => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("bench: cannot run cargo: {e}");
                     ExitCode::FAILURE
                 }
             }

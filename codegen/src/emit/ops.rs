@@ -2,7 +2,7 @@
 //! the runtime metadata (method, path, idempotency, sensitive fields, cache).
 
 use bk_spec::{Api, Component, Method, PaginationStyle, Schema, SchemaKind};
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::types::{field_doc, is_optional, schema_facts, type_label, TypeCx};
@@ -180,8 +180,12 @@ pub fn operation(c: &Component, api: &Api) -> Result<Op, String> {
         } else {
             args.push(quote!(#id: #param_ty));
             arg_names.push(quote!(#id));
-            let value = conv_of(&id, &f.schema, &mut tcx);
-            init.push(quote!(#id: #value));
+            // Strings convert from `impl Into<String>`; everything else is stored as given
+            // (field init shorthand).
+            init.push(match tcx.component.resolve(&f.schema).kind {
+                SchemaKind::String { .. } => quote!(#id: #id.into()),
+                _ => quote!(#id),
+            });
         }
     }
     // Setters convert `value`; initialisers convert the argument of the same name.
@@ -314,13 +318,6 @@ fn arg_type(tcx: &mut TypeCx<'_>, s: &Schema) -> (TokenStream, TokenStream) {
     match &tcx.component.resolve(s).kind {
         SchemaKind::String { .. } => (quote!(impl Into<String>), quote!(value.into())),
         _ => (tcx.type_ref(s), quote!(value)),
-    }
-}
-
-fn conv_of(id: &Ident, s: &Schema, tcx: &mut TypeCx<'_>) -> TokenStream {
-    match &tcx.component.resolve(s).kind {
-        SchemaKind::String { .. } => quote!(#id.into()),
-        _ => quote!(#id),
     }
 }
 

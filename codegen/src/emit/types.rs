@@ -454,7 +454,7 @@ pub fn enumeration(
     }
 }
 
-/// Rust type names used in docs (`array of string`, [`Page`]).
+/// Type names used in docs (`array of string`, a link to a generated type).
 pub fn type_label(s: &Schema) -> String {
     match &s.kind {
         SchemaKind::String { .. } => "string".into(),
@@ -465,6 +465,7 @@ pub fn type_label(s: &Schema) -> String {
         SchemaKind::Empty => "no data".into(),
         SchemaKind::Array { items, .. } => format!("array of {}", type_label(items)),
         SchemaKind::Map { values, .. } => format!("map of {}", type_label(values)),
+        SchemaKind::Object { properties, .. } if properties.is_empty() => "JSON object".into(),
         SchemaKind::Object { rust_type, .. } | SchemaKind::Enum { rust_type, .. } => {
             format!("[`{rust_type}`]")
         }

@@ -13,5 +13,8 @@
 //! # }
 //! ```
 
+#[rustfmt::skip]
 mod generated;
 pub use generated::*;
+
+pub mod run;

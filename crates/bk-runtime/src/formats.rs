@@ -35,6 +35,12 @@ impl HostKey {
     }
 }
 
+impl From<(i64, &str)> for HostKey {
+    fn from((bk_cloud_id, ip): (i64, &str)) -> Self {
+        HostKey::new(bk_cloud_id, ip)
+    }
+}
+
 impl fmt::Display for HostKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.bk_cloud_id, self.ip)

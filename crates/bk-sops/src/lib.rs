@@ -13,5 +13,6 @@
 //! # }
 //! ```
 
+#[rustfmt::skip]
 mod generated;
 pub use generated::*;

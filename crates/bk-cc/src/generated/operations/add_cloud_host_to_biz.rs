@@ -63,8 +63,8 @@ impl AddCloudHostToBiz {
         Self {
             client,
             request: AddCloudHostToBizRequest {
-                bk_biz_id: bk_biz_id,
-                host_info: host_info,
+                bk_biz_id,
+                host_info,
             },
             options: bk_runtime::CallOptions::default(),
         }

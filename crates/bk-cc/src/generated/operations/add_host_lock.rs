@@ -51,9 +51,7 @@ impl AddHostLock {
     pub fn new(client: bk_runtime::Client, id_list: Vec<i64>) -> Self {
         Self {
             client,
-            request: AddHostLockRequest {
-                id_list: id_list,
-            },
+            request: AddHostLockRequest { id_list },
             options: bk_runtime::CallOptions::default(),
         }
     }

@@ -62,8 +62,8 @@ impl AddHostToBusinessIdle {
         Self {
             client,
             request: AddHostToBusinessIdleRequest {
-                bk_host_list: bk_host_list,
-                bk_biz_id: bk_biz_id,
+                bk_host_list,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -66,7 +66,7 @@ impl AddHostToResource {
             client,
             request: AddHostToResourceRequest {
                 bk_supplier_account: None,
-                host_info: host_info,
+                host_info,
                 bk_biz_id: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -60,7 +60,7 @@ impl AddHostToResourcePool {
         Self {
             client,
             request: AddHostToResourcePoolRequest {
-                host_info: host_info,
+                host_info,
                 directory: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -63,8 +63,8 @@ impl AddInstanceAssociation {
             client,
             request: AddInstanceAssociationRequest {
                 bk_obj_asst_id: bk_obj_asst_id.into(),
-                bk_inst_id: bk_inst_id,
-                bk_asst_inst_id: bk_asst_inst_id,
+                bk_inst_id,
+                bk_asst_inst_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -68,9 +68,9 @@ impl AddLabelForServiceInstance {
         Self {
             client,
             request: AddLabelForServiceInstanceRequest {
-                instance_ids: instance_ids,
-                labels: labels,
-                bk_biz_id: bk_biz_id,
+                instance_ids,
+                labels,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -63,7 +63,7 @@ impl BatchCreateInst {
             client,
             request: BatchCreateInstRequest {
                 bk_obj_id: bk_obj_id.into(),
-                details: details,
+                details,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -73,7 +73,7 @@ impl BatchCreateInstanceAssociation {
                 bk_obj_id: bk_obj_id.into(),
                 bk_asst_obj_id: bk_asst_obj_id.into(),
                 bk_obj_asst_id: bk_obj_asst_id.into(),
-                details: details,
+                details,
             },
             options: bk_runtime::CallOptions::default(),
         }

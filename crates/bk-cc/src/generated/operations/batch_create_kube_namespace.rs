@@ -61,8 +61,8 @@ impl BatchCreateKubeNamespace {
         Self {
             client,
             request: BatchCreateKubeNamespaceRequest {
-                bk_biz_id: bk_biz_id,
-                data: data,
+                bk_biz_id,
+                data,
             },
             options: bk_runtime::CallOptions::default(),
         }

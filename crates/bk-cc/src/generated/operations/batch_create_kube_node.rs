@@ -62,8 +62,8 @@ impl BatchCreateKubeNode {
         Self {
             client,
             request: BatchCreateKubeNodeRequest {
-                bk_biz_id: bk_biz_id,
-                data: data,
+                bk_biz_id,
+                data,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -51,9 +51,7 @@ impl BatchCreateKubePod {
     pub fn new(client: bk_runtime::Client, data: Vec<NewKubePodGroup>) -> Self {
         Self {
             client,
-            request: BatchCreateKubePodRequest {
-                data: data,
-            },
+            request: BatchCreateKubePodRequest { data },
             options: bk_runtime::CallOptions::default(),
         }
     }

@@ -66,9 +66,9 @@ impl BatchCreateKubeWorkload {
         Self {
             client,
             request: BatchCreateKubeWorkloadRequest {
-                bk_biz_id: bk_biz_id,
-                kind: kind,
-                data: data,
+                bk_biz_id,
+                kind,
+                data,
             },
             options: bk_runtime::CallOptions::default(),
         }

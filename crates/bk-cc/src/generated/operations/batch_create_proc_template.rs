@@ -65,9 +65,9 @@ impl BatchCreateProcTemplate {
         Self {
             client,
             request: BatchCreateProcTemplateRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 service_template_id: None,
-                processes: processes,
+                processes,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -53,9 +53,7 @@ impl BatchCreateProject {
     pub fn new(client: bk_runtime::Client, data: Vec<NewProject>) -> Self {
         Self {
             client,
-            request: BatchCreateProjectRequest {
-                data: data,
-            },
+            request: BatchCreateProjectRequest { data },
             options: bk_runtime::CallOptions::default(),
         }
     }

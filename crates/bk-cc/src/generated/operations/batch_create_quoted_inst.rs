@@ -67,7 +67,7 @@ impl BatchCreateQuotedInst {
             request: BatchCreateQuotedInstRequest {
                 bk_obj_id: bk_obj_id.into(),
                 bk_property_id: bk_property_id.into(),
-                data: data,
+                data,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -52,7 +52,7 @@ impl BatchDeleteBusinessSet {
         Self {
             client,
             request: BatchDeleteBusinessSetRequest {
-                bk_biz_set_ids: bk_biz_set_ids,
+                bk_biz_set_ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -59,7 +59,7 @@ impl BatchDeleteInst {
             client,
             request: BatchDeleteInstRequest {
                 bk_obj_id: bk_obj_id.into(),
-                delete: delete,
+                delete,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -58,8 +58,8 @@ impl BatchDeleteKubeCluster {
         Self {
             client,
             request: BatchDeleteKubeClusterRequest {
-                bk_biz_id: bk_biz_id,
-                ids: ids,
+                bk_biz_id,
+                ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -57,8 +57,8 @@ impl BatchDeleteKubeNamespace {
         Self {
             client,
             request: BatchDeleteKubeNamespaceRequest {
-                bk_biz_id: bk_biz_id,
-                ids: ids,
+                bk_biz_id,
+                ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -57,8 +57,8 @@ impl BatchDeleteKubeNode {
         Self {
             client,
             request: BatchDeleteKubeNodeRequest {
-                bk_biz_id: bk_biz_id,
-                ids: ids,
+                bk_biz_id,
+                ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -51,9 +51,7 @@ impl BatchDeleteKubePod {
     pub fn new(client: bk_runtime::Client, data: Vec<KubePodDeleteGroup>) -> Self {
         Self {
             client,
-            request: BatchDeleteKubePodRequest {
-                data: data,
-            },
+            request: BatchDeleteKubePodRequest { data },
             options: bk_runtime::CallOptions::default(),
         }
     }

@@ -65,9 +65,9 @@ impl BatchDeleteKubeWorkload {
         Self {
             client,
             request: BatchDeleteKubeWorkloadRequest {
-                bk_biz_id: bk_biz_id,
-                kind: kind,
-                ids: ids,
+                bk_biz_id,
+                kind,
+                ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -53,9 +53,7 @@ impl BatchDeleteProject {
     pub fn new(client: bk_runtime::Client, ids: Vec<i64>) -> Self {
         Self {
             client,
-            request: BatchDeleteProjectRequest {
-                ids: ids,
-            },
+            request: BatchDeleteProjectRequest { ids },
             options: bk_runtime::CallOptions::default(),
         }
     }

@@ -67,7 +67,7 @@ impl BatchDeleteQuotedInst {
             request: BatchDeleteQuotedInstRequest {
                 bk_obj_id: bk_obj_id.into(),
                 bk_property_id: bk_property_id.into(),
-                ids: ids,
+                ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -54,8 +54,8 @@ impl BatchDeleteSet {
         Self {
             client,
             request: BatchDeleteSetRequest {
-                bk_biz_id: bk_biz_id,
-                delete: delete,
+                bk_biz_id,
+                delete,
             },
             options: bk_runtime::CallOptions::default(),
         }

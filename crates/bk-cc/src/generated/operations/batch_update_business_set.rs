@@ -62,8 +62,8 @@ impl BatchUpdateBusinessSet {
         Self {
             client,
             request: BatchUpdateBusinessSetRequest {
-                bk_biz_set_ids: bk_biz_set_ids,
-                data: data,
+                bk_biz_set_ids,
+                data,
             },
             options: bk_runtime::CallOptions::default(),
         }

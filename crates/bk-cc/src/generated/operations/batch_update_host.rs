@@ -53,9 +53,7 @@ impl BatchUpdateHost {
     pub fn new(client: bk_runtime::Client, update: Vec<HostUpdate>) -> Self {
         Self {
             client,
-            request: BatchUpdateHostRequest {
-                update: update,
-            },
+            request: BatchUpdateHostRequest { update },
             options: bk_runtime::CallOptions::default(),
         }
     }

@@ -60,7 +60,7 @@ impl BatchUpdateInst {
             client,
             request: BatchUpdateInstRequest {
                 bk_obj_id: bk_obj_id.into(),
-                update: update,
+                update,
             },
             options: bk_runtime::CallOptions::default(),
         }

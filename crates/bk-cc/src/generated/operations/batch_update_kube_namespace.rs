@@ -63,9 +63,9 @@ impl BatchUpdateKubeNamespace {
         Self {
             client,
             request: BatchUpdateKubeNamespaceRequest {
-                bk_biz_id: bk_biz_id,
-                data: data,
-                ids: ids,
+                bk_biz_id,
+                data,
+                ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -66,9 +66,9 @@ impl BatchUpdateKubeNode {
         Self {
             client,
             request: BatchUpdateKubeNodeRequest {
-                bk_biz_id: bk_biz_id,
-                ids: ids,
-                data: data,
+                bk_biz_id,
+                ids,
+                data,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -67,10 +67,10 @@ impl BatchUpdateKubeWorkload {
         Self {
             client,
             request: BatchUpdateKubeWorkloadRequest {
-                bk_biz_id: bk_biz_id,
-                kind: kind,
-                data: data,
-                ids: ids,
+                bk_biz_id,
+                kind,
+                data,
+                ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

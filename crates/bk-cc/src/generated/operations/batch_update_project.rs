@@ -57,8 +57,8 @@ impl BatchUpdateProject {
         Self {
             client,
             request: BatchUpdateProjectRequest {
-                ids: ids,
-                data: data,
+                ids,
+                data,
             },
             options: bk_runtime::CallOptions::default(),
         }

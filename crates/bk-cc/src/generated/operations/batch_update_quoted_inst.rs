@@ -71,8 +71,8 @@ impl BatchUpdateQuotedInst {
             request: BatchUpdateQuotedInstRequest {
                 bk_obj_id: bk_obj_id.into(),
                 bk_property_id: bk_property_id.into(),
-                ids: ids,
-                data: data,
+                ids,
+                data,
             },
             options: bk_runtime::CallOptions::default(),
         }

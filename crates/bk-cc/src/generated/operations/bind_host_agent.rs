@@ -53,7 +53,7 @@ impl BindHostAgent {
     pub fn new(client: bk_runtime::Client, list: Vec<HostAgentBinding>) -> Self {
         Self {
             client,
-            request: BindHostAgentRequest { list: list },
+            request: BindHostAgentRequest { list },
             options: bk_runtime::CallOptions::default(),
         }
     }

@@ -76,7 +76,7 @@ impl CloneHostProperty {
                 bk_dst_ip: None,
                 bk_org_id: None,
                 bk_dst_id: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 bk_cloud_id: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -124,11 +124,11 @@ impl CreateBizCustomField {
         Self {
             client,
             request: CreateBizCustomFieldRequest {
-                bk_obj_id: bk_obj_id,
+                bk_obj_id,
                 bk_property_id: bk_property_id.into(),
                 bk_property_name: bk_property_name.into(),
-                bk_property_type: bk_property_type,
-                bk_biz_id: bk_biz_id,
+                bk_property_type,
+                bk_biz_id,
                 creator: None,
                 description: None,
                 editable: None,

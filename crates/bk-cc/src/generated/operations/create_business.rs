@@ -56,7 +56,7 @@ impl CreateBusiness {
             client,
             request: CreateBusinessRequest {
                 bk_supplier_account: None,
-                data: data,
+                data,
             },
             options: bk_runtime::CallOptions::default(),
         }

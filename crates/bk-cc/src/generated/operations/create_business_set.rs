@@ -60,8 +60,8 @@ impl CreateBusinessSet {
         Self {
             client,
             request: CreateBusinessSetRequest {
-                bk_biz_set_attr: bk_biz_set_attr,
-                bk_scope: bk_scope,
+                bk_biz_set_attr,
+                bk_scope,
             },
             options: bk_runtime::CallOptions::default(),
         }

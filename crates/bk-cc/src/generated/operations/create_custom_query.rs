@@ -69,7 +69,7 @@ impl CreateCustomQuery {
             client,
             request: CreateCustomQueryRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 info: info.into(),
                 name: name.into(),
             },

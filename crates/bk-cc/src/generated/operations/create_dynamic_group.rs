@@ -66,9 +66,9 @@ impl CreateDynamicGroup {
         Self {
             client,
             request: CreateDynamicGroupRequest {
-                bk_biz_id: bk_biz_id,
-                bk_obj_id: bk_obj_id,
-                info: info,
+                bk_biz_id,
+                bk_obj_id,
+                info,
                 name: name.into(),
             },
             options: bk_runtime::CallOptions::default(),

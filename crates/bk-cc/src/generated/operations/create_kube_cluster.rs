@@ -110,7 +110,7 @@ impl CreateKubeCluster {
         Self {
             client,
             request: CreateKubeClusterRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 name: name.into(),
                 scheduling_engine: None,
                 uid: uid.into(),
@@ -120,7 +120,7 @@ impl CreateKubeCluster {
                 region: None,
                 vpc: None,
                 network: None,
-                r#type: r#type,
+                r#type,
                 environment: None,
                 bk_project_id: None,
                 bk_project_name: None,

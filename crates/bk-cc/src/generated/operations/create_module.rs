@@ -67,9 +67,9 @@ impl CreateModule {
             client,
             request: CreateModuleRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
-                bk_set_id: bk_set_id,
-                data: data,
+                bk_biz_id,
+                bk_set_id,
+                data,
             },
             options: bk_runtime::CallOptions::default(),
         }

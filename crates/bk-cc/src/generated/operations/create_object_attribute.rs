@@ -133,7 +133,7 @@ impl CreateObjectAttribute {
                 bk_obj_id: bk_obj_id.into(),
                 bk_property_id: bk_property_id.into(),
                 bk_property_name: bk_property_name.into(),
-                bk_property_type: bk_property_type,
+                bk_property_type,
                 ismultiple: None,
                 default: None,
             },

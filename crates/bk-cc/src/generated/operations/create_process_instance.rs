@@ -66,8 +66,8 @@ impl CreateProcessInstance {
             client,
             request: CreateProcessInstanceRequest {
                 bk_biz_id: None,
-                service_instance_id: service_instance_id,
-                processes: processes,
+                service_instance_id,
+                processes,
             },
             options: bk_runtime::CallOptions::default(),
         }

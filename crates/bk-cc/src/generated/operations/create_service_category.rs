@@ -64,7 +64,7 @@ impl CreateServiceCategory {
             request: CreateServiceCategoryRequest {
                 name: name.into(),
                 bk_parent_id: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

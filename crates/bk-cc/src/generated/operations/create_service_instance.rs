@@ -68,9 +68,9 @@ impl CreateServiceInstance {
         Self {
             client,
             request: CreateServiceInstanceRequest {
-                bk_module_id: bk_module_id,
-                instances: instances,
-                bk_biz_id: bk_biz_id,
+                bk_module_id,
+                instances,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

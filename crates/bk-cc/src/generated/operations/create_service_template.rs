@@ -63,8 +63,8 @@ impl CreateServiceTemplate {
             client,
             request: CreateServiceTemplateRequest {
                 name: name.into(),
-                service_category_id: service_category_id,
-                bk_biz_id: bk_biz_id,
+                service_category_id,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -59,8 +59,8 @@ impl CreateSet {
             client,
             request: CreateSetRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
-                data: data,
+                bk_biz_id,
+                data,
             },
             options: bk_runtime::CallOptions::default(),
         }

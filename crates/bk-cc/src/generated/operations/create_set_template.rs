@@ -63,9 +63,9 @@ impl CreateSetTemplate {
         Self {
             client,
             request: CreateSetTemplateRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 name: name.into(),
-                service_template_ids: service_template_ids,
+                service_template_ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

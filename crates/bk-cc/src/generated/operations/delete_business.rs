@@ -54,7 +54,7 @@ impl DeleteBusiness {
             client,
             request: DeleteBusinessRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -50,9 +50,7 @@ impl DeleteClassification {
     pub fn new(client: bk_runtime::Client, id: i64) -> Self {
         Self {
             client,
-            request: DeleteClassificationRequest {
-                id: id,
-            },
+            request: DeleteClassificationRequest { id },
             options: bk_runtime::CallOptions::default(),
         }
     }

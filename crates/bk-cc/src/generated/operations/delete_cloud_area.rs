@@ -51,7 +51,7 @@ impl DeleteCloudArea {
         Self {
             client,
             request: DeleteCloudAreaRequest {
-                bk_cloud_id: bk_cloud_id,
+                bk_cloud_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

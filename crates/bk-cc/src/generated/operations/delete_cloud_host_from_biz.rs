@@ -63,8 +63,8 @@ impl DeleteCloudHostFromBiz {
         Self {
             client,
             request: DeleteCloudHostFromBizRequest {
-                bk_biz_id: bk_biz_id,
-                bk_host_ids: bk_host_ids,
+                bk_biz_id,
+                bk_host_ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

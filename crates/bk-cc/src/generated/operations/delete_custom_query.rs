@@ -61,7 +61,7 @@ impl DeleteCustomQuery {
             client,
             request: DeleteCustomQueryRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 id: id.into(),
             },
             options: bk_runtime::CallOptions::default(),

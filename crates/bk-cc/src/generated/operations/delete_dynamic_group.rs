@@ -58,7 +58,7 @@ impl DeleteDynamicGroup {
         Self {
             client,
             request: DeleteDynamicGroupRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 id: id.into(),
             },
             options: bk_runtime::CallOptions::default(),

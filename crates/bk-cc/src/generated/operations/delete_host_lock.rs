@@ -51,9 +51,7 @@ impl DeleteHostLock {
     pub fn new(client: bk_runtime::Client, id_list: Vec<i64>) -> Self {
         Self {
             client,
-            request: DeleteHostLockRequest {
-                id_list: id_list,
-            },
+            request: DeleteHostLockRequest { id_list },
             options: bk_runtime::CallOptions::default(),
         }
     }

@@ -68,7 +68,7 @@ impl DeleteInst {
             client,
             request: DeleteInstRequest {
                 bk_obj_id: bk_obj_id.into(),
-                bk_inst_id: bk_inst_id,
+                bk_inst_id,
                 bk_biz_id: None,
                 metadata: None,
             },

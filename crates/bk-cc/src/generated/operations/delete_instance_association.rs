@@ -58,7 +58,7 @@ impl DeleteInstanceAssociation {
         Self {
             client,
             request: DeleteInstanceAssociationRequest {
-                id: id,
+                id,
                 bk_obj_id: bk_obj_id.into(),
             },
             options: bk_runtime::CallOptions::default(),

@@ -67,9 +67,9 @@ impl DeleteModule {
             client,
             request: DeleteModuleRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
-                bk_set_id: bk_set_id,
-                bk_module_id: bk_module_id,
+                bk_biz_id,
+                bk_set_id,
+                bk_module_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

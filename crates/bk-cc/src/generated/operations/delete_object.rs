@@ -50,7 +50,7 @@ impl DeleteObject {
     pub fn new(client: bk_runtime::Client, id: i64) -> Self {
         Self {
             client,
-            request: DeleteObjectRequest { id: id },
+            request: DeleteObjectRequest { id },
             options: bk_runtime::CallOptions::default(),
         }
     }

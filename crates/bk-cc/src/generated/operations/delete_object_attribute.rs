@@ -50,9 +50,7 @@ impl DeleteObjectAttribute {
     pub fn new(client: bk_runtime::Client, id: i64) -> Self {
         Self {
             client,
-            request: DeleteObjectAttributeRequest {
-                id: id,
-            },
+            request: DeleteObjectAttributeRequest { id },
             options: bk_runtime::CallOptions::default(),
         }
     }

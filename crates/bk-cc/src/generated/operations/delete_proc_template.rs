@@ -61,8 +61,8 @@ impl DeleteProcTemplate {
         Self {
             client,
             request: DeleteProcTemplateRequest {
-                bk_biz_id: bk_biz_id,
-                process_templates: process_templates,
+                bk_biz_id,
+                process_templates,
             },
             options: bk_runtime::CallOptions::default(),
         }

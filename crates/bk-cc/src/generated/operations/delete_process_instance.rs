@@ -61,8 +61,8 @@ impl DeleteProcessInstance {
         Self {
             client,
             request: DeleteProcessInstanceRequest {
-                process_instance_ids: process_instance_ids,
-                bk_biz_id: bk_biz_id,
+                process_instance_ids,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -61,7 +61,7 @@ impl DeleteRelatedInstAsso {
         Self {
             client,
             request: DeleteRelatedInstAssoRequest {
-                id: id,
+                id,
                 bk_obj_id: bk_obj_id.into(),
             },
             options: bk_runtime::CallOptions::default(),

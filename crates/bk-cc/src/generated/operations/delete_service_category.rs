@@ -54,8 +54,8 @@ impl DeleteServiceCategory {
         Self {
             client,
             request: DeleteServiceCategoryRequest {
-                id: id,
-                bk_biz_id: bk_biz_id,
+                id,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

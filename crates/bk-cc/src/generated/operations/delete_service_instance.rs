@@ -61,8 +61,8 @@ impl DeleteServiceInstance {
         Self {
             client,
             request: DeleteServiceInstanceRequest {
-                service_instance_ids: service_instance_ids,
-                bk_biz_id: bk_biz_id,
+                service_instance_ids,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

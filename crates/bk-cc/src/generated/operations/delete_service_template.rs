@@ -58,8 +58,8 @@ impl DeleteServiceTemplate {
         Self {
             client,
             request: DeleteServiceTemplateRequest {
-                service_template_id: service_template_id,
-                bk_biz_id: bk_biz_id,
+                service_template_id,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -59,8 +59,8 @@ impl DeleteSet {
             client,
             request: DeleteSetRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
-                bk_set_id: bk_set_id,
+                bk_biz_id,
+                bk_set_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

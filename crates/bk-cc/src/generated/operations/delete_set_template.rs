@@ -59,8 +59,8 @@ impl DeleteSetTemplate {
         Self {
             client,
             request: DeleteSetTemplateRequest {
-                bk_biz_id: bk_biz_id,
-                set_template_ids: set_template_ids,
+                bk_biz_id,
+                set_template_ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

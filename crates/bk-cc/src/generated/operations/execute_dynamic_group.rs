@@ -94,12 +94,12 @@ impl ExecuteDynamicGroup {
         Self {
             client,
             request: ExecuteDynamicGroupRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 id: id.into(),
                 variable_condition: None,
-                fields: fields,
+                fields,
                 disable_counter: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -53,7 +53,7 @@ impl FindAuditById {
     pub fn new(client: bk_runtime::Client, id: Vec<i64>) -> Self {
         Self {
             client,
-            request: FindAuditByIdRequest { id: id },
+            request: FindAuditByIdRequest { id },
             options: bk_runtime::CallOptions::default(),
         }
     }

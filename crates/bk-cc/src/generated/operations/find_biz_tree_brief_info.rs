@@ -69,10 +69,10 @@ impl FindBizTreeBriefInfo {
         Self {
             client,
             request: FindBizTreeBriefInfoRequest {
-                bk_biz_id: bk_biz_id,
-                set_fields: set_fields,
-                module_fields: module_fields,
-                host_fields: host_fields,
+                bk_biz_id,
+                set_fields,
+                module_fields,
+                host_fields,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -88,9 +88,9 @@ impl FindBriefBizTopoNodeRelation {
             client,
             request: FindBriefBizTopoNodeRelationRequest {
                 src_biz_obj: src_biz_obj.into(),
-                src_ids: src_ids,
+                src_ids,
                 dest_biz_obj: dest_biz_obj.into(),
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -58,7 +58,7 @@ impl FindHostBizRelations {
         Self {
             client,
             request: FindHostBizRelationsRequest {
-                bk_host_id: bk_host_id,
+                bk_host_id,
                 bk_biz_id: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -91,11 +91,11 @@ impl FindHostByServiceTemplate {
         Self {
             client,
             request: FindHostByServiceTemplateRequest {
-                bk_biz_id: bk_biz_id,
-                bk_service_template_ids: bk_service_template_ids,
+                bk_biz_id,
+                bk_service_template_ids,
                 bk_module_ids: None,
-                fields: fields,
-                page: page,
+                fields,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -91,11 +91,11 @@ impl FindHostBySetTemplate {
         Self {
             client,
             request: FindHostBySetTemplateRequest {
-                bk_biz_id: bk_biz_id,
-                bk_set_template_ids: bk_set_template_ids,
+                bk_biz_id,
+                bk_set_template_ids,
                 bk_set_ids: None,
-                fields: fields,
-                page: page,
+                fields,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

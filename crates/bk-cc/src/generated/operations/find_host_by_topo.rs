@@ -86,11 +86,11 @@ impl FindHostByTopo {
         Self {
             client,
             request: FindHostByTopoRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 bk_obj_id: bk_obj_id.into(),
-                bk_inst_id: bk_inst_id,
-                fields: fields,
-                page: page,
+                bk_inst_id,
+                fields,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

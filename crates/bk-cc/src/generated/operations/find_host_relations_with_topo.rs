@@ -89,11 +89,11 @@ impl FindHostRelationsWithTopo {
         Self {
             client,
             request: FindHostRelationsWithTopoRequest {
-                page: page,
-                fields: fields,
+                page,
+                fields,
                 bk_obj_id: bk_obj_id.into(),
-                bk_inst_ids: bk_inst_ids,
-                bk_biz_id: bk_biz_id,
+                bk_inst_ids,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

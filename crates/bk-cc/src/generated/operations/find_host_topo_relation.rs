@@ -91,11 +91,11 @@ impl FindHostTopoRelation {
         Self {
             client,
             request: FindHostTopoRelationRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 bk_set_ids: None,
                 bk_module_ids: None,
                 bk_host_ids: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

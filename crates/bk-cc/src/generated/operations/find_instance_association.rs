@@ -58,7 +58,7 @@ impl FindInstanceAssociation {
         Self {
             client,
             request: FindInstanceAssociationRequest {
-                condition: condition,
+                condition,
                 bk_obj_id: bk_obj_id.into(),
             },
             options: bk_runtime::CallOptions::default(),

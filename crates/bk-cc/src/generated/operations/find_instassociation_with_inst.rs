@@ -79,8 +79,8 @@ impl FindInstassociationWithInst {
             client,
             request: FindInstassociationWithInstRequest {
                 bk_obj_id: bk_obj_id.into(),
-                condition: condition,
-                page: page,
+                condition,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -66,9 +66,9 @@ impl FindModuleBatch {
         Self {
             client,
             request: FindModuleBatchRequest {
-                bk_biz_id: bk_biz_id,
-                bk_ids: bk_ids,
-                fields: fields,
+                bk_biz_id,
+                bk_ids,
+                fields,
             },
             options: bk_runtime::CallOptions::default(),
         }

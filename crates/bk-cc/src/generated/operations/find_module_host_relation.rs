@@ -91,11 +91,11 @@ impl FindModuleHostRelation {
         Self {
             client,
             request: FindModuleHostRelationRequest {
-                bk_biz_id: bk_biz_id,
-                bk_module_ids: bk_module_ids,
-                module_fields: module_fields,
-                host_fields: host_fields,
-                page: page,
+                bk_biz_id,
+                bk_module_ids,
+                module_fields,
+                host_fields,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -88,11 +88,11 @@ impl FindModuleWithRelation {
         Self {
             client,
             request: FindModuleWithRelationRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 bk_set_ids: None,
                 bk_service_template_ids: None,
-                fields: fields,
-                page: page,
+                fields,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -53,7 +53,7 @@ impl FindObjectAssociation {
         Self {
             client,
             request: FindObjectAssociationRequest {
-                condition: condition,
+                condition,
             },
             options: bk_runtime::CallOptions::default(),
         }

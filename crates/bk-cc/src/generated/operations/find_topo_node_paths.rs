@@ -61,8 +61,8 @@ impl FindTopoNodePaths {
         Self {
             client,
             request: FindTopoNodePathsRequest {
-                bk_biz_id: bk_biz_id,
-                bk_nodes: bk_nodes,
+                bk_biz_id,
+                bk_nodes,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -53,7 +53,7 @@ impl GetBizBriefCacheTopo {
         Self {
             client,
             request: GetBizBriefCacheTopoRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -49,7 +49,7 @@ impl GetBizInternalModule {
         Self {
             client,
             request: GetBizInternalModuleRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -76,10 +76,10 @@ impl GetCustomQueryData {
             client,
             request: GetCustomQueryDataRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 id: id.into(),
-                start: start,
-                limit: limit,
+                start,
+                limit,
             },
             options: bk_runtime::CallOptions::default(),
         }

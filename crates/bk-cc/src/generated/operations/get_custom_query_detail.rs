@@ -64,7 +64,7 @@ impl GetCustomQueryDetail {
             client,
             request: GetCustomQueryDetailRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 id: id.into(),
             },
             options: bk_runtime::CallOptions::default(),

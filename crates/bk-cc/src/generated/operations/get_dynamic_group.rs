@@ -58,7 +58,7 @@ impl GetDynamicGroup {
         Self {
             client,
             request: GetDynamicGroupRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 id: id.into(),
             },
             options: bk_runtime::CallOptions::default(),

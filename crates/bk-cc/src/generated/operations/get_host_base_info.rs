@@ -57,7 +57,7 @@ impl GetHostBaseInfo {
             client,
             request: GetHostBaseInfoRequest {
                 bk_supplier_account: None,
-                bk_host_id: bk_host_id,
+                bk_host_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

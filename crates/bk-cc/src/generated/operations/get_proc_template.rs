@@ -54,7 +54,7 @@ impl GetProcTemplate {
             client,
             request: GetProcTemplateRequest {
                 bk_biz_id: None,
-                process_template_id: process_template_id,
+                process_template_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -49,7 +49,7 @@ impl GetServiceTemplate {
         Self {
             client,
             request: GetServiceTemplateRequest {
-                service_template_id: service_template_id,
+                service_template_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

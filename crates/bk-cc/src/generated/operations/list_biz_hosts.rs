@@ -103,9 +103,9 @@ impl ListBizHosts {
         Self {
             client,
             request: ListBizHostsRequest {
-                bk_biz_id: bk_biz_id,
-                page: page,
-                fields: fields,
+                bk_biz_id,
+                page,
+                fields,
                 bk_set_ids: None,
                 set_cond: None,
                 bk_module_ids: None,

@@ -91,9 +91,9 @@ impl ListBizHostsTopo {
         Self {
             client,
             request: ListBizHostsTopoRequest {
-                bk_biz_id: bk_biz_id,
-                page: page,
-                fields: fields,
+                bk_biz_id,
+                page,
+                fields,
                 set_property_filter: None,
                 module_property_filter: None,
                 host_property_filter: None,

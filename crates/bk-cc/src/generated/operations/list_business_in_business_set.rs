@@ -83,10 +83,10 @@ impl ListBusinessInBusinessSet {
         Self {
             client,
             request: ListBusinessInBusinessSetRequest {
-                bk_biz_set_id: bk_biz_set_id,
+                bk_biz_set_id,
                 filter: None,
                 fields: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -82,7 +82,7 @@ impl ListBusinessSet {
                 bk_biz_set_filter: None,
                 time_condition: None,
                 fields: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

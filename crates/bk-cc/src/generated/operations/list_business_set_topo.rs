@@ -63,9 +63,9 @@ impl ListBusinessSetTopo {
         Self {
             client,
             request: ListBusinessSetTopoRequest {
-                bk_biz_set_id: bk_biz_set_id,
+                bk_biz_set_id,
                 bk_parent_obj_id: bk_parent_obj_id.into(),
-                bk_parent_id: bk_parent_id,
+                bk_parent_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -80,9 +80,9 @@ impl ListHostDetailTopology {
         Self {
             client,
             request: ListHostDetailTopologyRequest {
-                page: page,
+                page,
                 host_property_filter: None,
-                fields: fields,
+                fields,
             },
             options: bk_runtime::CallOptions::default(),
         }

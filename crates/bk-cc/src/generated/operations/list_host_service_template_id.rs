@@ -56,7 +56,7 @@ impl ListHostServiceTemplateId {
         Self {
             client,
             request: ListHostServiceTemplateIdRequest {
-                bk_host_id: bk_host_id,
+                bk_host_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -94,13 +94,13 @@ impl ListHostTotalMainlineTopo {
         Self {
             client,
             request: ListHostTotalMainlineTopoRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 mainline_property_filters: None,
                 set_property_filter: None,
                 module_property_filter: None,
                 host_property_filter: None,
                 fields: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

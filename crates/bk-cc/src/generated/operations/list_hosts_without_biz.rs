@@ -85,7 +85,7 @@ impl ListHostsWithoutBiz {
             request: ListHostsWithoutBizRequest {
                 bk_supplier_account: None,
                 bk_biz_id: None,
-                page: page,
+                page,
                 host_property_filter: None,
                 fields: None,
             },

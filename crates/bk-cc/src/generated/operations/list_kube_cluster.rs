@@ -82,10 +82,10 @@ impl ListKubeCluster {
         Self {
             client,
             request: ListKubeClusterRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 filter: None,
                 fields: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

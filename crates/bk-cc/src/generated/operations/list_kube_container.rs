@@ -88,11 +88,11 @@ impl ListKubeContainer {
         Self {
             client,
             request: ListKubeContainerRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 bk_pod_id: None,
                 filter: None,
-                fields: fields,
-                page: page,
+                fields,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

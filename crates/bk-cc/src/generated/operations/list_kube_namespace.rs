@@ -83,10 +83,10 @@ impl ListKubeNamespace {
         Self {
             client,
             request: ListKubeNamespaceRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 filter: None,
                 fields: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -81,10 +81,10 @@ impl ListKubeNode {
         Self {
             client,
             request: ListKubeNodeRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 filter: None,
                 fields: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

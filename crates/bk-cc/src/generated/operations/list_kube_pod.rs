@@ -82,10 +82,10 @@ impl ListKubePod {
         Self {
             client,
             request: ListKubePodRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 filter: None,
-                fields: fields,
-                page: page,
+                fields,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

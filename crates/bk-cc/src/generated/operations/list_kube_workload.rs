@@ -87,11 +87,11 @@ impl ListKubeWorkload {
         Self {
             client,
             request: ListKubeWorkloadRequest {
-                bk_biz_id: bk_biz_id,
-                kind: kind,
+                bk_biz_id,
+                kind,
                 filter: None,
                 fields: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

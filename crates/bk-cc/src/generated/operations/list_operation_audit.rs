@@ -72,7 +72,7 @@ impl ListOperationAudit {
         Self {
             client,
             request: ListOperationAuditRequest {
-                page: page,
+                page,
                 condition: None,
             },
             options: bk_runtime::CallOptions::default(),

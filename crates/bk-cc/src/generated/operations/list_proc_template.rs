@@ -62,7 +62,7 @@ impl ListProcTemplate {
         Self {
             client,
             request: ListProcTemplateRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 service_template_id: None,
                 process_template_ids: None,
             },

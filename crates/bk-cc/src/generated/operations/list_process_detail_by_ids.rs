@@ -66,8 +66,8 @@ impl ListProcessDetailByIds {
         Self {
             client,
             request: ListProcessDetailByIdsRequest {
-                bk_biz_id: bk_biz_id,
-                bk_process_ids: bk_process_ids,
+                bk_biz_id,
+                bk_process_ids,
                 fields: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -56,8 +56,8 @@ impl ListProcessInstance {
         Self {
             client,
             request: ListProcessInstanceRequest {
-                bk_biz_id: bk_biz_id,
-                service_instance_id: service_instance_id,
+                bk_biz_id,
+                service_instance_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -100,14 +100,14 @@ impl ListProcessRelatedInfo {
         Self {
             client,
             request: ListProcessRelatedInfoRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 bk_set_ids: None,
                 bk_module_ids: None,
                 ids: None,
                 bk_process_names: None,
                 bk_process_ids: None,
                 fields: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -81,7 +81,7 @@ impl ListProject {
                 filter: None,
                 time_condition: None,
                 fields: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -97,7 +97,7 @@ impl ListQuotedInst {
                 bk_property_id: bk_property_id.into(),
                 filter: None,
                 fields: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

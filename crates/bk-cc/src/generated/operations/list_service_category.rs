@@ -49,7 +49,7 @@ impl ListServiceCategory {
         Self {
             client,
             request: ListServiceCategoryRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -88,7 +88,7 @@ impl ListServiceInstance {
         Self {
             client,
             request: ListServiceInstanceRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 bk_module_id: None,
                 bk_host_ids: None,
                 selectors: None,

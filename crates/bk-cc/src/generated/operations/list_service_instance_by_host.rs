@@ -73,8 +73,8 @@ impl ListServiceInstanceByHost {
         Self {
             client,
             request: ListServiceInstanceByHostRequest {
-                bk_biz_id: bk_biz_id,
-                bk_host_id: bk_host_id,
+                bk_biz_id,
+                bk_host_id,
                 page: None,
             },
             options: bk_runtime::CallOptions::default(),

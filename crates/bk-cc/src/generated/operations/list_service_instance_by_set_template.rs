@@ -77,9 +77,9 @@ impl ListServiceInstanceBySetTemplate {
         Self {
             client,
             request: ListServiceInstanceBySetTemplateRequest {
-                bk_biz_id: bk_biz_id,
-                set_template_id: set_template_id,
-                page: page,
+                bk_biz_id,
+                set_template_id,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

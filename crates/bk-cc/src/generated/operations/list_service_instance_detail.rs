@@ -96,13 +96,13 @@ impl ListServiceInstanceDetail {
         Self {
             client,
             request: ListServiceInstanceDetailRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 bk_module_id: None,
                 bk_host_id: None,
                 bk_host_list: None,
                 service_instance_ids: None,
                 selectors: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -92,12 +92,12 @@ impl ListServiceTemplate {
         Self {
             client,
             request: ListServiceTemplateRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 service_category_id: None,
                 search: None,
                 is_exact: None,
                 service_template_ids: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -67,10 +67,10 @@ impl ListServiceTemplateDifference {
         Self {
             client,
             request: ListServiceTemplateDifferenceRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 bk_module_ids: None,
                 service_template_ids: None,
-                is_partial: is_partial,
+                is_partial,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -64,9 +64,9 @@ impl ListServiceTemplateSyncStatus {
         Self {
             client,
             request: ListServiceTemplateSyncStatusRequest {
-                bk_biz_id: bk_biz_id,
-                service_template_id: service_template_id,
-                bk_module_ids: bk_module_ids,
+                bk_biz_id,
+                service_template_id,
+                bk_module_ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -74,7 +74,7 @@ impl ListSetTemplate {
         Self {
             client,
             request: ListSetTemplateRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 set_template_ids: None,
                 page: None,
             },

@@ -56,8 +56,8 @@ impl ListSetTemplateRelatedServiceTemplate {
         Self {
             client,
             request: ListSetTemplateRelatedServiceTemplateRequest {
-                set_template_id: set_template_id,
-                bk_biz_id: bk_biz_id,
+                set_template_id,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

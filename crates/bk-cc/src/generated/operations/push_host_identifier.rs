@@ -56,7 +56,7 @@ impl PushHostIdentifier {
         Self {
             client,
             request: PushHostIdentifierRequest {
-                bk_host_ids: bk_host_ids,
+                bk_host_ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -66,9 +66,9 @@ impl RemoveLabelFromServiceInstance {
         Self {
             client,
             request: RemoveLabelFromServiceInstanceRequest {
-                bk_biz_id: bk_biz_id,
-                instance_ids: instance_ids,
-                keys: keys,
+                bk_biz_id,
+                instance_ids,
+                keys,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -88,7 +88,7 @@ impl ResourceWatch {
         Self {
             client,
             request: ResourceWatchRequest {
-                bk_resource: bk_resource,
+                bk_resource,
                 bk_event_types: None,
                 bk_fields: None,
                 bk_start_from: None,
@@ -245,7 +245,7 @@ pub struct ResourceWatchResponse {
     /// `bk_event_type` ([`ResourceWatchResponseBkEventType`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bk_event_type: Option<ResourceWatchResponseBkEventType>,
-    /// `bk_detail` ([`ResourceWatchResponseBkDetail`]).
+    /// `bk_detail` (JSON object).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bk_detail: Option<serde_json::Map<String, serde_json::Value>>,
 }

@@ -62,7 +62,7 @@ impl SearchBizInstTopo {
             client,
             request: SearchBizInstTopoRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 level: None,
             },
             options: bk_runtime::CallOptions::default(),

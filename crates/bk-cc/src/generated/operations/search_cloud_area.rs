@@ -69,7 +69,7 @@ impl SearchCloudArea {
             client,
             request: SearchCloudAreaRequest {
                 condition: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

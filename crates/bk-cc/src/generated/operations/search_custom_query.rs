@@ -76,10 +76,10 @@ impl SearchCustomQuery {
             client,
             request: SearchCustomQueryRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 condition: None,
-                start: start,
-                limit: limit,
+                start,
+                limit,
             },
             options: bk_runtime::CallOptions::default(),
         }

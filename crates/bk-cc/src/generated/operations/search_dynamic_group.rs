@@ -84,10 +84,10 @@ impl SearchDynamicGroup {
         Self {
             client,
             request: SearchDynamicGroupRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 condition: None,
                 disable_counter: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -51,9 +51,7 @@ impl SearchHostLock {
     pub fn new(client: bk_runtime::Client, id_list: Vec<i64>) -> Self {
         Self {
             client,
-            request: SearchHostLockRequest {
-                id_list: id_list,
-            },
+            request: SearchHostLockRequest { id_list },
             options: bk_runtime::CallOptions::default(),
         }
     }

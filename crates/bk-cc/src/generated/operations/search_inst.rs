@@ -86,7 +86,7 @@ impl SearchInst {
             client,
             request: SearchInstRequest {
                 bk_obj_id: bk_obj_id.into(),
-                page: page,
+                page,
                 condition: None,
                 time_condition: None,
                 fields: None,

@@ -57,7 +57,7 @@ impl SearchInstAssociationTopo {
             client,
             request: SearchInstAssociationTopoRequest {
                 bk_obj_id: bk_obj_id.into(),
-                bk_inst_id: bk_inst_id,
+                bk_inst_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -80,7 +80,7 @@ impl SearchInstAsstObjectInstBaseInfo {
             client,
             request: SearchInstAsstObjectInstBaseInfoRequest {
                 fields: None,
-                condition: condition,
+                condition,
                 page: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -91,7 +91,7 @@ impl SearchInstanceAssociations {
                 bk_obj_id: bk_obj_id.into(),
                 conditions: None,
                 fields: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

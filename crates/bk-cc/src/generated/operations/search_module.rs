@@ -94,11 +94,11 @@ impl SearchModule {
             client,
             request: SearchModuleRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 bk_set_id: None,
-                fields: fields,
-                condition: condition,
-                page: page,
+                fields,
+                condition,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

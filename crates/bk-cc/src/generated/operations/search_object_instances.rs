@@ -91,7 +91,7 @@ impl SearchObjectInstances {
                 conditions: None,
                 time_condition: None,
                 fields: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -79,8 +79,8 @@ impl SearchRelatedInstAsso {
         Self {
             client,
             request: SearchRelatedInstAssoRequest {
-                condition: condition,
-                fields: fields,
+                condition,
+                fields,
                 page: None,
             },
             options: bk_runtime::CallOptions::default(),

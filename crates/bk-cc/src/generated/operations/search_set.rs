@@ -98,12 +98,12 @@ impl SearchSet {
             client,
             request: SearchSetRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
-                fields: fields,
+                bk_biz_id,
+                fields,
                 condition: None,
                 filter: None,
                 time_condition: None,
-                page: page,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -82,10 +82,10 @@ impl SubscribeEvent {
                 subscription_name: subscription_name.into(),
                 system_name: system_name.into(),
                 callback_url: callback_url.into(),
-                confirm_mode: confirm_mode,
+                confirm_mode,
                 confirm_pattern: confirm_pattern.into(),
                 subscription_form: subscription_form.into(),
-                timeout: timeout,
+                timeout,
             },
             options: bk_runtime::CallOptions::default(),
         }

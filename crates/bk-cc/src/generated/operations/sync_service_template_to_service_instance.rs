@@ -63,9 +63,9 @@ impl SyncServiceTemplateToServiceInstance {
         Self {
             client,
             request: SyncServiceTemplateToServiceInstanceRequest {
-                bk_biz_id: bk_biz_id,
-                service_template_id: service_template_id,
-                bk_module_ids: bk_module_ids,
+                bk_biz_id,
+                service_template_id,
+                bk_module_ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

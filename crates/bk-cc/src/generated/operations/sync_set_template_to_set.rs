@@ -63,9 +63,9 @@ impl SyncSetTemplateToSet {
         Self {
             client,
             request: SyncSetTemplateToSetRequest {
-                bk_biz_id: bk_biz_id,
-                set_template_id: set_template_id,
-                bk_set_ids: bk_set_ids,
+                bk_biz_id,
+                set_template_id,
+                bk_set_ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -71,10 +71,10 @@ impl TransferHostAcrossBiz {
         Self {
             client,
             request: TransferHostAcrossBizRequest {
-                src_bk_biz_id: src_bk_biz_id,
-                bk_host_id: bk_host_id,
-                dst_bk_biz_id: dst_bk_biz_id,
-                bk_module_id: bk_module_id,
+                src_bk_biz_id,
+                bk_host_id,
+                dst_bk_biz_id,
+                bk_module_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

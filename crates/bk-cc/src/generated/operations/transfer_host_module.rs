@@ -75,9 +75,9 @@ impl TransferHostModule {
             client,
             request: TransferHostModuleRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
-                bk_host_id: bk_host_id,
-                bk_module_id: bk_module_id,
+                bk_biz_id,
+                bk_host_id,
+                bk_module_id,
                 is_increment: None,
             },
             options: bk_runtime::CallOptions::default(),

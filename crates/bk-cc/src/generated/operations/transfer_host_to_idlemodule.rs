@@ -64,8 +64,8 @@ impl TransferHostToIdlemodule {
             client,
             request: TransferHostToIdlemoduleRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
-                bk_host_id: bk_host_id,
+                bk_biz_id,
+                bk_host_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -68,10 +68,10 @@ impl TransferHostToRecyclemodule {
         Self {
             client,
             request: TransferHostToRecyclemoduleRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 bk_set_id: None,
                 bk_module_id: None,
-                bk_host_id: bk_host_id,
+                bk_host_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -70,9 +70,9 @@ impl TransferHostToResourcemodule {
             client,
             request: TransferHostToResourcemoduleRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 bk_module_id: None,
-                bk_host_id: bk_host_id,
+                bk_host_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -62,9 +62,9 @@ impl TransferSethostToIdleModule {
         Self {
             client,
             request: TransferSethostToIdleModuleRequest {
-                bk_biz_id: bk_biz_id,
-                bk_set_id: bk_set_id,
-                bk_module_id: bk_module_id,
+                bk_biz_id,
+                bk_set_id,
+                bk_module_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

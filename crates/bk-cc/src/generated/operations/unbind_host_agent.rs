@@ -53,9 +53,7 @@ impl UnbindHostAgent {
     pub fn new(client: bk_runtime::Client, list: Vec<HostAgentUnbinding>) -> Self {
         Self {
             client,
-            request: UnbindHostAgentRequest {
-                list: list,
-            },
+            request: UnbindHostAgentRequest { list },
             options: bk_runtime::CallOptions::default(),
         }
     }

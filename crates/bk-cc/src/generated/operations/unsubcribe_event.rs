@@ -52,7 +52,7 @@ impl UnsubcribeEvent {
         Self {
             client,
             request: UnsubcribeEventRequest {
-                subscription_id: subscription_id,
+                subscription_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -102,8 +102,8 @@ impl UpdateBizCustomField {
         Self {
             client,
             request: UpdateBizCustomFieldRequest {
-                id: id,
-                bk_biz_id: bk_biz_id,
+                id,
+                bk_biz_id,
                 description: None,
                 isonly: None,
                 isreadonly: None,

@@ -63,8 +63,8 @@ impl UpdateBusiness {
             client,
             request: UpdateBusinessRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
-                data: data,
+                bk_biz_id,
+                data,
             },
             options: bk_runtime::CallOptions::default(),
         }

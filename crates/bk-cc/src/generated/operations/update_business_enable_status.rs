@@ -58,8 +58,8 @@ impl UpdateBusinessEnableStatus {
         Self {
             client,
             request: UpdateBusinessEnableStatusRequest {
-                bk_biz_id: bk_biz_id,
-                flag: flag,
+                bk_biz_id,
+                flag,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -55,7 +55,7 @@ impl UpdateCloudArea {
         Self {
             client,
             request: UpdateCloudAreaRequest {
-                bk_cloud_id: bk_cloud_id,
+                bk_cloud_id,
                 bk_cloud_name: None,
             },
             options: bk_runtime::CallOptions::default(),

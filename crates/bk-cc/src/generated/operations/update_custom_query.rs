@@ -73,7 +73,7 @@ impl UpdateCustomQuery {
             client,
             request: UpdateCustomQueryRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 id: id.into(),
                 info: None,
                 name: None,

@@ -71,7 +71,7 @@ impl UpdateDynamicGroup {
         Self {
             client,
             request: UpdateDynamicGroupRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 id: id.into(),
                 bk_obj_id: None,
                 info: None,

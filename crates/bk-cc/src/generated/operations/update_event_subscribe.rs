@@ -88,14 +88,14 @@ impl UpdateEventSubscribe {
             client,
             request: UpdateEventSubscribeRequest {
                 bk_supplier_account: bk_supplier_account.into(),
-                subscription_id: subscription_id,
+                subscription_id,
                 subscription_name: subscription_name.into(),
                 system_name: system_name.into(),
                 callback_url: callback_url.into(),
-                confirm_mode: confirm_mode,
+                confirm_mode,
                 confirm_pattern: confirm_pattern.into(),
                 subscription_form: subscription_form.into(),
-                timeout: timeout,
+                timeout,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -67,8 +67,8 @@ impl UpdateHostCloudAreaField {
             client,
             request: UpdateHostCloudAreaFieldRequest {
                 bk_biz_id: None,
-                bk_cloud_id: bk_cloud_id,
-                bk_host_ids: bk_host_ids,
+                bk_cloud_id,
+                bk_host_ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -74,7 +74,7 @@ impl UpdateInst {
             request: UpdateInstRequest {
                 bk_supplier_account: None,
                 bk_obj_id: bk_obj_id.into(),
-                bk_inst_id: bk_inst_id,
+                bk_inst_id,
                 bk_inst_name: None,
                 bk_biz_id: None,
             },

@@ -62,9 +62,9 @@ impl UpdateKubeClusterType {
         Self {
             client,
             request: UpdateKubeClusterTypeRequest {
-                bk_biz_id: bk_biz_id,
-                id: id,
-                r#type: r#type,
+                bk_biz_id,
+                id,
+                r#type,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -72,10 +72,10 @@ impl UpdateModule {
             client,
             request: UpdateModuleRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
-                bk_set_id: bk_set_id,
-                bk_module_id: bk_module_id,
-                data: data,
+                bk_biz_id,
+                bk_set_id,
+                bk_module_id,
+                data,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -105,7 +105,7 @@ impl UpdateObjectAttribute {
         Self {
             client,
             request: UpdateObjectAttributeRequest {
-                id: id,
+                id,
                 description: None,
                 isonly: None,
                 isreadonly: None,

@@ -72,9 +72,9 @@ impl UpdateObjectTopoGraphics {
             client,
             request: UpdateObjectTopoGraphicsRequest {
                 bk_supplier_account: None,
-                scope_type: scope_type,
+                scope_type,
                 scope_id: scope_id.into(),
-                action: action,
+                action,
                 data: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -70,8 +70,8 @@ impl UpdateProcTemplate {
             client,
             request: UpdateProcTemplateRequest {
                 bk_biz_id: None,
-                process_template_id: process_template_id,
-                process_property: process_property,
+                process_template_id,
+                process_property,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -62,8 +62,8 @@ impl UpdateProcessInstance {
         Self {
             client,
             request: UpdateProcessInstanceRequest {
-                processes: processes,
-                bk_biz_id: bk_biz_id,
+                processes,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

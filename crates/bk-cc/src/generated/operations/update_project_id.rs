@@ -59,7 +59,7 @@ impl UpdateProjectId {
         Self {
             client,
             request: UpdateProjectIdRequest {
-                id: id,
+                id,
                 bk_project_id: bk_project_id.into(),
             },
             options: bk_runtime::CallOptions::default(),

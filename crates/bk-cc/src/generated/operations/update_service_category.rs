@@ -62,9 +62,9 @@ impl UpdateServiceCategory {
         Self {
             client,
             request: UpdateServiceCategoryRequest {
-                id: id,
+                id,
                 name: name.into(),
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -65,8 +65,8 @@ impl UpdateServiceTemplate {
             request: UpdateServiceTemplateRequest {
                 name: None,
                 service_category_id: None,
-                id: id,
-                bk_biz_id: bk_biz_id,
+                id,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

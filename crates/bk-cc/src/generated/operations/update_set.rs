@@ -64,8 +64,8 @@ impl UpdateSet {
             client,
             request: UpdateSetRequest {
                 bk_supplier_account: None,
-                bk_biz_id: bk_biz_id,
-                bk_set_id: bk_set_id,
+                bk_biz_id,
+                bk_set_id,
                 data: None,
             },
             options: bk_runtime::CallOptions::default(),

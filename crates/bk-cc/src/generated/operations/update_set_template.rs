@@ -67,8 +67,8 @@ impl UpdateSetTemplate {
         Self {
             client,
             request: UpdateSetTemplateRequest {
-                bk_biz_id: bk_biz_id,
-                set_template_id: set_template_id,
+                bk_biz_id,
+                set_template_id,
                 name: None,
                 service_template_ids: None,
             },

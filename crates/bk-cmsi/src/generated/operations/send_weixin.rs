@@ -75,7 +75,7 @@ impl SendWeixin {
             request: SendWeixinRequest {
                 receiver: None,
                 receiver_username: None,
-                data: data,
+                data,
                 wx_qy_agentid: None,
                 wx_qy_corpsecret: None,
             },

@@ -50,7 +50,7 @@ impl GetComponents {
         Self {
             client,
             request: GetComponentsRequest {
-                system_names: system_names,
+                system_names,
             },
             options: bk_runtime::CallOptions::default(),
         }

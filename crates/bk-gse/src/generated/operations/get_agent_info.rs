@@ -61,7 +61,7 @@ impl GetAgentInfo {
             client,
             request: GetAgentInfoRequest {
                 bk_supplier_account: bk_supplier_account.into(),
-                hosts: hosts,
+                hosts,
             },
             options: bk_runtime::CallOptions::default(),
         }

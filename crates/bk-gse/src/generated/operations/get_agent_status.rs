@@ -60,7 +60,7 @@ impl GetAgentStatus {
             client,
             request: GetAgentStatusRequest {
                 bk_supplier_account: bk_supplier_account.into(),
-                hosts: hosts,
+                hosts,
             },
             options: bk_runtime::CallOptions::default(),
         }

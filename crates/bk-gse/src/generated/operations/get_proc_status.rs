@@ -57,8 +57,8 @@ impl GetProcStatus {
         Self {
             client,
             request: GetProcStatusRequest {
-                meta: meta,
-                hosts: hosts,
+                meta,
+                hosts,
             },
             options: bk_runtime::CallOptions::default(),
         }

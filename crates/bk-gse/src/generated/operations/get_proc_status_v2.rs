@@ -57,8 +57,8 @@ impl GetProcStatusV2 {
         Self {
             client,
             request: GetProcStatusV2Request {
-                meta: meta,
-                hosts: hosts,
+                meta,
+                hosts,
             },
             options: bk_runtime::CallOptions::default(),
         }

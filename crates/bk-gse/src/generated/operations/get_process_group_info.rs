@@ -57,8 +57,8 @@ impl GetProcessGroupInfo {
         Self {
             client,
             request: GetProcessGroupInfoRequest {
-                meta: meta,
-                hosts: hosts,
+                meta,
+                hosts,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -63,9 +63,9 @@ impl OperateProc {
         Self {
             client,
             request: OperateProcRequest {
-                meta: meta,
-                hosts: hosts,
-                op_type: op_type,
+                meta,
+                hosts,
+                op_type,
             },
             options: bk_runtime::CallOptions::default(),
         }

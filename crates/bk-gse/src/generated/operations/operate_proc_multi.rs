@@ -55,7 +55,7 @@ impl OperateProcMulti {
         Self {
             client,
             request: OperateProcMultiRequest {
-                proc_operate_req: proc_operate_req,
+                proc_operate_req,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -67,10 +67,10 @@ impl OperateProcV2 {
         Self {
             client,
             request: OperateProcV2Request {
-                meta: meta,
-                hosts: hosts,
-                op_type: op_type,
-                spec: spec,
+                meta,
+                hosts,
+                op_type,
+                spec,
             },
             options: bk_runtime::CallOptions::default(),
         }

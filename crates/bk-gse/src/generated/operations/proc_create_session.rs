@@ -67,8 +67,8 @@ impl ProcCreateSession {
         Self {
             client,
             request: ProcCreateSessionRequest {
-                app_id: app_id,
-                env_id: env_id,
+                app_id,
+                env_id,
                 password: None,
             },
             options: bk_runtime::CallOptions::default(),

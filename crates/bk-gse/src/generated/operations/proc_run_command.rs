@@ -74,7 +74,7 @@ impl ProcRunCommand {
             client,
             request: ProcRunCommandRequest {
                 session_id: session_id.into(),
-                cmd: cmd,
+                cmd,
                 proc_id: proc_id.into(),
                 ipaddr: None,
                 params: None,

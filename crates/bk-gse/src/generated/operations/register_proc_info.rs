@@ -64,9 +64,9 @@ impl RegisterProcInfo {
         Self {
             client,
             request: RegisterProcInfoRequest {
-                meta: meta,
-                hosts: hosts,
-                spec: spec,
+                meta,
+                hosts,
+                spec,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -64,9 +64,9 @@ impl SetProcessGroupInfo {
         Self {
             client,
             request: SetProcessGroupInfoRequest {
-                meta: meta,
-                hosts: hosts,
-                spec: spec,
+                meta,
+                hosts,
+                spec,
             },
             options: bk_runtime::CallOptions::default(),
         }

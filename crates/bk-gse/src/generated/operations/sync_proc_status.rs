@@ -71,8 +71,8 @@ impl SyncProcStatus {
         Self {
             client,
             request: SyncProcStatusRequest {
-                meta: meta,
-                page: page,
+                meta,
+                page,
             },
             options: bk_runtime::CallOptions::default(),
         }

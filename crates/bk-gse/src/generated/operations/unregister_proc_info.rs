@@ -60,8 +60,8 @@ impl UnregisterProcInfo {
         Self {
             client,
             request: UnregisterProcInfoRequest {
-                meta: meta,
-                hosts: hosts,
+                meta,
+                hosts,
             },
             options: bk_runtime::CallOptions::default(),
         }

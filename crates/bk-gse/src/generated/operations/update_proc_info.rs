@@ -64,9 +64,9 @@ impl UpdateProcInfo {
         Self {
             client,
             request: UpdateProcInfoRequest {
-                meta: meta,
-                hosts: hosts,
-                spec: spec,
+                meta,
+                hosts,
+                spec,
             },
             options: bk_runtime::CallOptions::default(),
         }

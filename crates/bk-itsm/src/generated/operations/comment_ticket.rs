@@ -71,7 +71,7 @@ impl CommentTicket {
             client,
             request: CommentTicketRequest {
                 sn: sn.into(),
-                stars: stars,
+                stars,
                 comments: comments.into(),
                 source: source.into(),
                 operator: operator.into(),

@@ -67,7 +67,7 @@ impl CreateServiceCatalog {
         Self {
             client,
             request: CreateServiceCatalogRequest {
-                parent_id: parent_id,
+                parent_id,
                 name: name.into(),
                 desc: None,
                 project_key: project_key.into(),

@@ -74,7 +74,7 @@ impl CreateTicket {
             request: CreateTicketRequest {
                 service_id: None,
                 creator: creator.into(),
-                fields: fields,
+                fields,
                 fast_approval: None,
                 meta: None,
             },

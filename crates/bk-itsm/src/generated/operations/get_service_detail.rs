@@ -49,7 +49,7 @@ impl GetServiceDetail {
         Self {
             client,
             request: GetServiceDetailRequest {
-                service_id: service_id,
+                service_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

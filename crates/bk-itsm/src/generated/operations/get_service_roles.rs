@@ -53,7 +53,7 @@ impl GetServiceRoles {
         Self {
             client,
             request: GetServiceRolesRequest {
-                service_id: service_id,
+                service_id,
                 ticket_creator: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -111,7 +111,7 @@ impl GetTicketsByUser {
             client,
             request: GetTicketsByUserRequest {
                 user: user.into(),
-                view_type: view_type,
+                view_type,
                 catalog_id: None,
                 service_id: None,
                 create_at_gte: None,

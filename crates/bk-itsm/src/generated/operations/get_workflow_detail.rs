@@ -49,7 +49,7 @@ impl GetWorkflowDetail {
         Self {
             client,
             request: GetWorkflowDetailRequest {
-                workflow_id: workflow_id,
+                workflow_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

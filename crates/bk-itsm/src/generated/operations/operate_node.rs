@@ -86,8 +86,8 @@ impl OperateNode {
             request: OperateNodeRequest {
                 sn: sn.into(),
                 operator: operator.into(),
-                state_id: state_id,
-                action_type: action_type,
+                state_id,
+                action_type,
                 fields: None,
                 processors_type: None,
                 processors: None,

@@ -66,7 +66,7 @@ impl OperateTicket {
             request: OperateTicketRequest {
                 sn: sn.into(),
                 operator: operator.into(),
-                action_type: action_type,
+                action_type,
                 action_message: None,
             },
             options: bk_runtime::CallOptions::default(),

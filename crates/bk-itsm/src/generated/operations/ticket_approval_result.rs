@@ -49,9 +49,7 @@ impl TicketApprovalResult {
     pub fn new(client: bk_runtime::Client, sn: Vec<String>) -> Self {
         Self {
             client,
-            request: TicketApprovalResultRequest {
-                sn: sn,
-            },
+            request: TicketApprovalResultRequest { sn },
             options: bk_runtime::CallOptions::default(),
         }
     }

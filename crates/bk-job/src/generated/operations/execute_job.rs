@@ -62,8 +62,8 @@ impl ExecuteJob {
         Self {
             client,
             request: ExecuteJobRequest {
-                bk_biz_id: bk_biz_id,
-                bk_job_id: bk_job_id,
+                bk_biz_id,
+                bk_job_id,
                 global_vars: None,
                 bk_callback_url: None,
             },

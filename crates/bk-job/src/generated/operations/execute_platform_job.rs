@@ -70,9 +70,9 @@ impl ExecutePlatformJob {
         Self {
             client,
             request: ExecutePlatformJobRequest {
-                bk_job_id: bk_job_id,
-                source_bk_biz_id: source_bk_biz_id,
-                target_bk_biz_id: target_bk_biz_id,
+                bk_job_id,
+                source_bk_biz_id,
+                target_bk_biz_id,
                 steps: None,
                 bk_callback_url: None,
             },

@@ -114,7 +114,7 @@ impl FastExecuteScript {
         Self {
             client,
             request: FastExecuteScriptRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 script_id: None,
                 task_name: None,
                 script_content: None,

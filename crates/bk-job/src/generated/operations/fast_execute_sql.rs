@@ -90,11 +90,11 @@ impl FastExecuteSql {
         Self {
             client,
             request: FastExecuteSqlRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 script_id: None,
                 script_content: None,
                 script_timeout: None,
-                db_account_id: db_account_id,
+                db_account_id,
                 custom_query_id: None,
                 ip_list: None,
                 target_server: None,

@@ -103,10 +103,10 @@ impl FastPushFile {
         Self {
             client,
             request: FastPushFileRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 account: account.into(),
                 file_target_path: file_target_path.into(),
-                file_source: file_source,
+                file_source,
                 timeout: None,
                 download_speed_limit: None,
                 upload_speed_limit: None,

@@ -59,8 +59,8 @@ impl GetAgentStatus {
         Self {
             client,
             request: GetAgentStatusRequest {
-                bk_biz_id: bk_biz_id,
-                ip_list: ip_list,
+                bk_biz_id,
+                ip_list,
             },
             options: bk_runtime::CallOptions::default(),
         }

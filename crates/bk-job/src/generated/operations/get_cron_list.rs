@@ -112,7 +112,7 @@ impl GetCronList {
         Self {
             client,
             request: GetCronListRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 cron_name: None,
                 cron_id: None,
                 cron_status: None,

@@ -54,8 +54,8 @@ impl GetJobDetail {
         Self {
             client,
             request: GetJobDetailRequest {
-                bk_biz_id: bk_biz_id,
-                bk_job_id: bk_job_id,
+                bk_biz_id,
+                bk_job_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -56,8 +56,8 @@ impl GetJobInstanceGlobalVarValue {
         Self {
             client,
             request: GetJobInstanceGlobalVarValueRequest {
-                bk_biz_id: bk_biz_id,
-                job_instance_id: job_instance_id,
+                bk_biz_id,
+                job_instance_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -58,8 +58,8 @@ impl GetJobInstanceLog {
         Self {
             client,
             request: GetJobInstanceLogRequest {
-                bk_biz_id: bk_biz_id,
-                job_instance_id: job_instance_id,
+                bk_biz_id,
+                job_instance_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

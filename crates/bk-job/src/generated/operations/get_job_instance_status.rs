@@ -59,8 +59,8 @@ impl GetJobInstanceStatus {
         Self {
             client,
             request: GetJobInstanceStatusRequest {
-                bk_biz_id: bk_biz_id,
-                job_instance_id: job_instance_id,
+                bk_biz_id,
+                job_instance_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

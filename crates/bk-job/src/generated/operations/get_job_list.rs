@@ -104,7 +104,7 @@ impl GetJobList {
         Self {
             client,
             request: GetJobListRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 name: None,
                 creator: None,
                 create_time_start: None,

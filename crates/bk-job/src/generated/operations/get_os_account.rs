@@ -48,9 +48,7 @@ impl GetOsAccount {
     pub fn new(client: bk_runtime::Client, bk_biz_id: i64) -> Self {
         Self {
             client,
-            request: GetOsAccountRequest {
-                bk_biz_id: bk_biz_id,
-            },
+            request: GetOsAccountRequest { bk_biz_id },
             options: bk_runtime::CallOptions::default(),
         }
     }

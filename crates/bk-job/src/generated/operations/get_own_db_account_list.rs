@@ -78,7 +78,7 @@ impl GetOwnDbAccountList {
         Self {
             client,
             request: GetOwnDbAccountListRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 start: None,
                 length: None,
             },

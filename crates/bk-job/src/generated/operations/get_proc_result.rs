@@ -59,7 +59,7 @@ impl GetProcResult {
         Self {
             client,
             request: GetProcResultRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 bk_gse_taskid: bk_gse_taskid.into(),
             },
             options: bk_runtime::CallOptions::default(),

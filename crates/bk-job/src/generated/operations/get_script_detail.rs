@@ -54,7 +54,7 @@ impl GetScriptDetail {
             client,
             request: GetScriptDetailRequest {
                 bk_biz_id: None,
-                id: id,
+                id,
             },
             options: bk_runtime::CallOptions::default(),
         }

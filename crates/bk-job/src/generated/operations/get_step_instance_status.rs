@@ -56,8 +56,8 @@ impl GetStepInstanceStatus {
         Self {
             client,
             request: GetStepInstanceStatusRequest {
-                bk_biz_id: bk_biz_id,
-                params: params,
+                bk_biz_id,
+                params,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -56,8 +56,8 @@ impl ImportJob {
         Self {
             client,
             request: ImportJobRequest {
-                bk_biz_id: bk_biz_id,
-                params: params,
+                bk_biz_id,
+                params,
             },
             options: bk_runtime::CallOptions::default(),
         }

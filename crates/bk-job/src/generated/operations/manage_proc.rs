@@ -65,9 +65,9 @@ impl ManageProc {
         Self {
             client,
             request: ManageProcRequest {
-                bk_biz_id: bk_biz_id,
-                op_type: op_type,
-                process_infos: process_infos,
+                bk_biz_id,
+                op_type,
+                process_infos,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -60,9 +60,9 @@ impl OperateJobInstance {
         Self {
             client,
             request: OperateJobInstanceRequest {
-                bk_biz_id: bk_biz_id,
-                job_instance_id: job_instance_id,
-                operation_code: operation_code,
+                bk_biz_id,
+                job_instance_id,
+                operation_code,
             },
             options: bk_runtime::CallOptions::default(),
         }

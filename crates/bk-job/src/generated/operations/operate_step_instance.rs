@@ -64,10 +64,10 @@ impl OperateStepInstance {
         Self {
             client,
             request: OperateStepInstanceRequest {
-                bk_biz_id: bk_biz_id,
-                job_instance_id: job_instance_id,
-                step_instance_id: step_instance_id,
-                operation_code: operation_code,
+                bk_biz_id,
+                job_instance_id,
+                step_instance_id,
+                operation_code,
             },
             options: bk_runtime::CallOptions::default(),
         }

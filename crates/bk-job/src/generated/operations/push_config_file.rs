@@ -76,11 +76,11 @@ impl PushConfigFile {
         Self {
             client,
             request: PushConfigFileRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 account: account.into(),
                 file_target_path: file_target_path.into(),
-                file_list: file_list,
-                ip_list: ip_list,
+                file_list,
+                ip_list,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -67,8 +67,8 @@ impl SaveCron {
         Self {
             client,
             request: SaveCronRequest {
-                bk_biz_id: bk_biz_id,
-                bk_job_id: bk_job_id,
+                bk_biz_id,
+                bk_job_id,
                 cron_id: None,
                 cron_name: None,
                 cron_expression: None,

@@ -60,9 +60,9 @@ impl UpdateCronStatus {
         Self {
             client,
             request: UpdateCronStatusRequest {
-                bk_biz_id: bk_biz_id,
-                cron_status: cron_status,
-                cron_id: cron_id,
+                bk_biz_id,
+                cron_status,
+                cron_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -78,10 +78,10 @@ impl BatchGetJobInstanceIpLog {
         Self {
             client,
             request: BatchGetJobInstanceIpLogRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
-                job_instance_id: job_instance_id,
-                step_instance_id: step_instance_id,
+                job_instance_id,
+                step_instance_id,
                 host_id_list: None,
                 ip_list: None,
             },

@@ -61,7 +61,7 @@ impl CheckScript {
         Self {
             client,
             request: CheckScriptRequest {
-                script_language: script_language,
+                script_language,
                 content: content.into(),
             },
             options: bk_runtime::CallOptions::default(),

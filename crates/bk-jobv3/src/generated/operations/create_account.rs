@@ -85,11 +85,11 @@ impl CreateAccount {
         Self {
             client,
             request: CreateAccountRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 account: account.into(),
-                r#type: r#type,
-                category: category,
+                r#type,
+                category,
                 password: None,
                 alias: None,
                 description: None,

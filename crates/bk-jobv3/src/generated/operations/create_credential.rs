@@ -96,10 +96,10 @@ impl CreateCredential {
         Self {
             client,
             request: CreateCredentialRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 name: name.into(),
-                r#type: r#type,
+                r#type,
                 description: None,
                 credential_access_key: None,
                 credential_secret_key: None,

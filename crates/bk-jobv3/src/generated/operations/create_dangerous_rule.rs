@@ -70,9 +70,9 @@ impl CreateDangerousRule {
             client,
             request: CreateDangerousRuleRequest {
                 expression: expression.into(),
-                script_language_list: script_language_list,
+                script_language_list,
                 description: description.into(),
-                action: action,
+                action,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -85,12 +85,12 @@ impl CreateFileSource {
         Self {
             client,
             request: CreateFileSourceRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 code: code.into(),
                 alias: alias.into(),
-                r#type: r#type,
-                access_params: access_params,
+                r#type,
+                access_params,
                 credential_id: None,
                 file_prefix: None,
             },

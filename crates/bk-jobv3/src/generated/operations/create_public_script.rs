@@ -79,7 +79,7 @@ impl CreatePublicScript {
             request: CreatePublicScriptRequest {
                 name: name.into(),
                 description: None,
-                script_language: script_language,
+                script_language,
                 content: content.into(),
                 version: version.into(),
                 version_desc: None,

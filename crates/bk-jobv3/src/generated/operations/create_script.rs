@@ -84,11 +84,11 @@ impl CreateScript {
         Self {
             client,
             request: CreateScriptRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 name: name.into(),
                 description: None,
-                script_language: script_language,
+                script_language,
                 content: content.into(),
                 version: version.into(),
                 version_desc: None,

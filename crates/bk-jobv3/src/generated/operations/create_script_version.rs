@@ -76,7 +76,7 @@ impl CreateScriptVersion {
         Self {
             client,
             request: CreateScriptVersionRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 script_id: script_id.into(),
                 content: content.into(),

@@ -60,9 +60,9 @@ impl DeleteAccount {
         Self {
             client,
             request: DeleteAccountRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
-                id: id,
+                id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -62,9 +62,9 @@ impl DeleteCron {
         Self {
             client,
             request: DeleteCronRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
-                id: id,
+                id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -50,9 +50,7 @@ impl DeleteDangerousRule {
     pub fn new(client: bk_runtime::Client, id: i64) -> Self {
         Self {
             client,
-            request: DeleteDangerousRuleRequest {
-                id: id,
-            },
+            request: DeleteDangerousRuleRequest { id },
             options: bk_runtime::CallOptions::default(),
         }
     }

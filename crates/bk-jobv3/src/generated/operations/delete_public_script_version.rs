@@ -59,7 +59,7 @@ impl DeletePublicScriptVersion {
             client,
             request: DeletePublicScriptVersionRequest {
                 script_id: script_id.into(),
-                script_version_id: script_version_id,
+                script_version_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

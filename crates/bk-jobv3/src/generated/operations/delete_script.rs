@@ -62,7 +62,7 @@ impl DeleteScript {
         Self {
             client,
             request: DeleteScriptRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 script_id: script_id.into(),
             },

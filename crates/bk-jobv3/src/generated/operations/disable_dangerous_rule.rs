@@ -48,9 +48,7 @@ impl DisableDangerousRule {
     pub fn new(client: bk_runtime::Client, id: i64) -> Self {
         Self {
             client,
-            request: DisableDangerousRuleRequest {
-                id: id,
-            },
+            request: DisableDangerousRuleRequest { id },
             options: bk_runtime::CallOptions::default(),
         }
     }

@@ -48,9 +48,7 @@ impl EnableDangerousRule {
     pub fn new(client: bk_runtime::Client, id: i64) -> Self {
         Self {
             client,
-            request: EnableDangerousRuleRequest {
-                id: id,
-            },
+            request: EnableDangerousRuleRequest { id },
             options: bk_runtime::CallOptions::default(),
         }
     }

@@ -71,9 +71,9 @@ impl ExecuteJobPlan {
         Self {
             client,
             request: ExecuteJobPlanRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
-                job_plan_id: job_plan_id,
+                job_plan_id,
                 global_var_list: None,
                 callback_url: None,
             },

@@ -119,7 +119,7 @@ impl FastExecuteScript {
         Self {
             client,
             request: FastExecuteScriptRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 script_version_id: None,
                 script_id: None,

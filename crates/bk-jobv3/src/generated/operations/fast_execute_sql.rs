@@ -92,13 +92,13 @@ impl FastExecuteSql {
         Self {
             client,
             request: FastExecuteSqlRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 script_version_id: None,
                 script_id: None,
                 script_content: None,
                 timeout: None,
-                db_account_id: db_account_id,
+                db_account_id,
                 target_server: None,
                 callback_url: None,
             },

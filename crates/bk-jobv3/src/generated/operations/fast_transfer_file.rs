@@ -111,12 +111,12 @@ impl FastTransferFile {
         Self {
             client,
             request: FastTransferFileRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 account_alias: None,
                 account_id: None,
                 file_target_path: file_target_path.into(),
-                file_source_list: file_source_list,
+                file_source_list,
                 timeout: None,
                 download_speed_limit: None,
                 upload_speed_limit: None,

@@ -66,9 +66,9 @@ impl GenerateLocalFileUploadUrl {
         Self {
             client,
             request: GenerateLocalFileUploadUrlRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
-                file_name_list: file_name_list,
+                file_name_list,
             },
             options: bk_runtime::CallOptions::default(),
         }

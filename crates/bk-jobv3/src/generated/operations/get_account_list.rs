@@ -95,7 +95,7 @@ impl GetAccountList {
         Self {
             client,
             request: GetAccountListRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 category: None,
                 account: None,

@@ -129,7 +129,7 @@ impl GetCronList {
         Self {
             client,
             request: GetCronListRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 name: None,
                 id: None,

@@ -60,9 +60,9 @@ impl GetJobInstanceGlobalVarValue {
         Self {
             client,
             request: GetJobInstanceGlobalVarValueRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
-                job_instance_id: job_instance_id,
+                job_instance_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

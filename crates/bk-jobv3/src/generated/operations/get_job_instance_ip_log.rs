@@ -87,10 +87,10 @@ impl GetJobInstanceIpLog {
         Self {
             client,
             request: GetJobInstanceIpLogRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
-                job_instance_id: job_instance_id,
-                step_instance_id: step_instance_id,
+                job_instance_id,
+                step_instance_id,
                 bk_host_id: None,
                 bk_cloud_id: None,
                 ip: None,

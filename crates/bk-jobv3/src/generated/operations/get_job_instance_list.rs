@@ -131,10 +131,10 @@ impl GetJobInstanceList {
         Self {
             client,
             request: GetJobInstanceListRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
-                create_time_start: create_time_start,
-                create_time_end: create_time_end,
+                create_time_start,
+                create_time_end,
                 job_instance_id: None,
                 job_cron_id: None,
                 operator: None,

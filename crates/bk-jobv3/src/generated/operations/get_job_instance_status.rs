@@ -69,9 +69,9 @@ impl GetJobInstanceStatus {
         Self {
             client,
             request: GetJobInstanceStatusRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
-                job_instance_id: job_instance_id,
+                job_instance_id,
                 return_ip_result: None,
             },
             options: bk_runtime::CallOptions::default(),

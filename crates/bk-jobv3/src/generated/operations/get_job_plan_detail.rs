@@ -63,9 +63,9 @@ impl GetJobPlanDetail {
         Self {
             client,
             request: GetJobPlanDetailRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
-                job_plan_id: job_plan_id,
+                job_plan_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

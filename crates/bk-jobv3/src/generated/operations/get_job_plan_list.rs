@@ -125,7 +125,7 @@ impl GetJobPlanList {
         Self {
             client,
             request: GetJobPlanListRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 job_template_id: None,
                 creator: None,

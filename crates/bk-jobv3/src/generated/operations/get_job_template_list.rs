@@ -121,7 +121,7 @@ impl GetJobTemplateList {
         Self {
             client,
             request: GetJobTemplateListRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 creator: None,
                 name: None,

@@ -89,7 +89,7 @@ impl GetScriptList {
         Self {
             client,
             request: GetScriptListRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 name: None,
                 script_language: None,

@@ -70,7 +70,7 @@ impl GetScriptVersionDetail {
         Self {
             client,
             request: GetScriptVersionDetailRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 id: None,
                 script_id: None,

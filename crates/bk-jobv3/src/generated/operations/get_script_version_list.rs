@@ -93,7 +93,7 @@ impl GetScriptVersionList {
         Self {
             client,
             request: GetScriptVersionListRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 script_id: script_id.into(),
                 return_script_content: None,

@@ -64,10 +64,10 @@ impl OperateJobInstance {
         Self {
             client,
             request: OperateJobInstanceRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
-                job_instance_id: job_instance_id,
-                operation_code: operation_code,
+                job_instance_id,
+                operation_code,
             },
             options: bk_runtime::CallOptions::default(),
         }

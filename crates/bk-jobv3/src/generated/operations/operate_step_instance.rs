@@ -70,11 +70,11 @@ impl OperateStepInstance {
         Self {
             client,
             request: OperateStepInstanceRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
-                job_instance_id: job_instance_id,
-                step_instance_id: step_instance_id,
-                operation_code: operation_code,
+                job_instance_id,
+                step_instance_id,
+                operation_code,
             },
             options: bk_runtime::CallOptions::default(),
         }

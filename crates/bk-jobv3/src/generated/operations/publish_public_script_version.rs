@@ -59,7 +59,7 @@ impl PublishPublicScriptVersion {
             client,
             request: PublishPublicScriptVersionRequest {
                 script_id: script_id.into(),
-                script_version_id: script_version_id,
+                script_version_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -66,10 +66,10 @@ impl PublishScriptVersion {
         Self {
             client,
             request: PublishScriptVersionRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 script_id: script_id.into(),
-                script_version_id: script_version_id,
+                script_version_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -83,13 +83,13 @@ impl PushConfigFile {
         Self {
             client,
             request: PushConfigFileRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 task_name: None,
                 account_alias: account_alias.into(),
                 file_target_path: file_target_path.into(),
-                file_list: file_list,
-                target_server: target_server,
+                file_list,
+                target_server,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -86,9 +86,9 @@ impl SaveCron {
         Self {
             client,
             request: SaveCronRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
-                job_plan_id: job_plan_id,
+                job_plan_id,
                 id: None,
                 name: None,
                 expression: None,

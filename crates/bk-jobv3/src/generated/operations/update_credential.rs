@@ -98,7 +98,7 @@ impl UpdateCredential {
         Self {
             client,
             request: UpdateCredentialRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 id: id.into(),
                 name: None,

@@ -64,10 +64,10 @@ impl UpdateCronStatus {
         Self {
             client,
             request: UpdateCronStatusRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
-                id: id,
-                status: status,
+                id,
+                status,
             },
             options: bk_runtime::CallOptions::default(),
         }

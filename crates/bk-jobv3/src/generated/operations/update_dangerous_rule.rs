@@ -71,11 +71,11 @@ impl UpdateDangerousRule {
         Self {
             client,
             request: UpdateDangerousRuleRequest {
-                id: id,
+                id,
                 expression: expression.into(),
-                script_language_list: script_language_list,
+                script_language_list,
                 description: description.into(),
-                action: action,
+                action,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -84,7 +84,7 @@ impl UpdateFileSource {
         Self {
             client,
             request: UpdateFileSourceRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 code: code.into(),
                 alias: None,

@@ -67,7 +67,7 @@ impl UpdatePublicScriptVersion {
             client,
             request: UpdatePublicScriptVersionRequest {
                 script_id: script_id.into(),
-                script_version_id: script_version_id,
+                script_version_id,
                 content: content.into(),
                 version_desc: None,
             },

@@ -68,7 +68,7 @@ impl UpdateScriptBasic {
         Self {
             client,
             request: UpdateScriptBasicRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 script_id: script_id.into(),
                 name: name.into(),

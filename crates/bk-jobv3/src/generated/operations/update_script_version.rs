@@ -74,10 +74,10 @@ impl UpdateScriptVersion {
         Self {
             client,
             request: UpdateScriptVersionRequest {
-                bk_scope_type: bk_scope_type,
+                bk_scope_type,
                 bk_scope_id: bk_scope_id.into(),
                 script_id: script_id.into(),
-                script_version_id: script_version_id,
+                script_version_id,
                 content: content.into(),
                 version_desc: None,
             },

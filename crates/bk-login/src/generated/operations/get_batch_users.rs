@@ -52,7 +52,7 @@ impl GetBatchUsers {
         Self {
             client,
             request: GetBatchUsersRequest {
-                bk_username_list: bk_username_list,
+                bk_username_list,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -59,7 +59,7 @@ impl GetBatchUsersPlatformRole {
         Self {
             client,
             request: GetBatchUsersPlatformRoleRequest {
-                bk_username_list: bk_username_list,
+                bk_username_list,
                 bk_token: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -84,15 +84,15 @@ impl AddShield {
         Self {
             client,
             request: AddShieldRequest {
-                bk_biz_id: bk_biz_id,
-                category: category,
+                bk_biz_id,
+                category,
                 description: description.into(),
                 begin_time: begin_time.into(),
                 end_time: end_time.into(),
-                cycle_config: cycle_config,
-                shield_notice: shield_notice,
+                cycle_config,
+                shield_notice,
                 notice_config: None,
-                dimension_config: dimension_config,
+                dimension_config,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -55,7 +55,7 @@ impl AsCodeExportConfig {
         Self {
             client,
             request: AsCodeExportConfigRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 dashboard_for_external: None,
             },
             options: bk_runtime::CallOptions::default(),

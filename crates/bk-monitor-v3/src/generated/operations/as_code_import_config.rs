@@ -69,9 +69,9 @@ impl AsCodeImportConfig {
         Self {
             client,
             request: AsCodeImportConfigRequest {
-                configs: configs,
+                configs,
                 app: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 overwrite: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -56,8 +56,8 @@ impl ChangeUptimeCheckTaskStatus {
         Self {
             client,
             request: ChangeUptimeCheckTaskStatusRequest {
-                task_id: task_id,
-                status: status,
+                task_id,
+                status,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -50,7 +50,7 @@ impl CollectorPluginDelete {
         Self {
             client,
             request: CollectorPluginDeleteRequest {
-                plugin_ids: plugin_ids,
+                plugin_ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -80,7 +80,7 @@ impl CreateApplication {
         Self {
             client,
             request: CreateApplicationRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 app_name: app_name.into(),
                 app_alias: app_alias.into(),
                 description: None,

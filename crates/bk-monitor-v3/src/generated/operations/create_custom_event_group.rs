@@ -68,7 +68,7 @@ impl CreateCustomEventGroup {
         Self {
             client,
             request: CreateCustomEventGroupRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 name: name.into(),
                 scenario: scenario.into(),
                 is_platform: None,

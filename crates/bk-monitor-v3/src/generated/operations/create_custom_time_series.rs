@@ -94,7 +94,7 @@ impl CreateCustomTimeSeries {
         Self {
             client,
             request: CreateCustomTimeSeriesRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 name: name.into(),
                 scenario: scenario.into(),
                 table_id: None,

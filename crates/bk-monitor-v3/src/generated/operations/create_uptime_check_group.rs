@@ -65,10 +65,10 @@ impl CreateUptimeCheckGroup {
         Self {
             client,
             request: CreateUptimeCheckGroupRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 name: name.into(),
                 logo: None,
-                task_id_list: task_id_list,
+                task_id_list,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -84,13 +84,13 @@ impl CreateUptimeCheckNode {
         Self {
             client,
             request: CreateUptimeCheckNodeRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 location: None,
                 carrieroperator: None,
-                bk_host_id: bk_host_id,
+                bk_host_id,
                 is_common: None,
                 name: name.into(),
-                plat_id: plat_id,
+                plat_id,
                 ip_type: None,
             },
             options: bk_runtime::CallOptions::default(),

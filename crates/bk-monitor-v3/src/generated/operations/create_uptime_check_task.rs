@@ -77,11 +77,11 @@ impl CreateUptimeCheckTask {
         Self {
             client,
             request: CreateUptimeCheckTaskRequest {
-                bk_biz_id: bk_biz_id,
-                protocol: protocol,
-                node_id_list: node_id_list,
-                config: config,
-                location: location,
+                bk_biz_id,
+                protocol,
+                node_id_list,
+                config,
+                location,
                 name: name.into(),
                 group_id_list: None,
             },

@@ -64,8 +64,8 @@ impl CustomTimeSeriesDetail {
         Self {
             client,
             request: CustomTimeSeriesDetailRequest {
-                bk_biz_id: bk_biz_id,
-                time_series_group_id: time_series_group_id,
+                bk_biz_id,
+                time_series_group_id,
                 model_only: None,
                 with_target: None,
             },

@@ -48,9 +48,7 @@ impl DeleteActionConfig {
     pub fn new(client: bk_runtime::Client, id: i64) -> Self {
         Self {
             client,
-            request: DeleteActionConfigRequest {
-                id: id,
-            },
+            request: DeleteActionConfigRequest { id },
             options: bk_runtime::CallOptions::default(),
         }
     }

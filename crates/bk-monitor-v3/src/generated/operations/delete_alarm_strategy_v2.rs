@@ -53,8 +53,8 @@ impl DeleteAlarmStrategyV2 {
         Self {
             client,
             request: DeleteAlarmStrategyV2Request {
-                bk_biz_id: bk_biz_id,
-                ids: ids,
+                bk_biz_id,
+                ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -59,7 +59,7 @@ impl DeleteAlarmStrategyV3 {
         Self {
             client,
             request: DeleteAlarmStrategyV3Request {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 id: None,
                 ids: None,
             },

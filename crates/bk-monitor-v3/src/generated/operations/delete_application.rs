@@ -58,7 +58,7 @@ impl DeleteApplication {
         Self {
             client,
             request: DeleteApplicationRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 app_name: app_name.into(),
             },
             options: bk_runtime::CallOptions::default(),

@@ -48,7 +48,7 @@ impl DeleteCalendar {
     pub fn new(client: bk_runtime::Client, id: i64) -> Self {
         Self {
             client,
-            request: DeleteCalendarRequest { id: id },
+            request: DeleteCalendarRequest { id },
             options: bk_runtime::CallOptions::default(),
         }
     }

@@ -52,8 +52,8 @@ impl DeleteCollectConfig {
         Self {
             client,
             request: DeleteCollectConfigRequest {
-                bk_biz_id: bk_biz_id,
-                id: id,
+                bk_biz_id,
+                id,
             },
             options: bk_runtime::CallOptions::default(),
         }

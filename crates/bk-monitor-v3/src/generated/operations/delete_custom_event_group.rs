@@ -49,7 +49,7 @@ impl DeleteCustomEventGroup {
         Self {
             client,
             request: DeleteCustomEventGroupRequest {
-                bk_event_group_id: bk_event_group_id,
+                bk_event_group_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -49,7 +49,7 @@ impl DeleteCustomTimeSeries {
         Self {
             client,
             request: DeleteCustomTimeSeriesRequest {
-                time_series_group_id: time_series_group_id,
+                time_series_group_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -55,8 +55,8 @@ impl DeleteDutyRules {
         Self {
             client,
             request: DeleteDutyRulesRequest {
-                bk_biz_ids: bk_biz_ids,
-                ids: ids,
+                bk_biz_ids,
+                ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

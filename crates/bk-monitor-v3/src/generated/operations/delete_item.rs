@@ -72,11 +72,11 @@ impl DeleteItem {
         Self {
             client,
             request: DeleteItemRequest {
-                id: id,
-                start_time: start_time,
-                end_time: end_time,
-                repeat: repeat,
-                delete_type: delete_type,
+                id,
+                start_time,
+                end_time,
+                repeat,
+                delete_type,
             },
             options: bk_runtime::CallOptions::default(),
         }

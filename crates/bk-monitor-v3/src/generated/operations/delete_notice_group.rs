@@ -49,9 +49,7 @@ impl DeleteNoticeGroup {
     pub fn new(client: bk_runtime::Client, ids: Vec<i64>) -> Self {
         Self {
             client,
-            request: DeleteNoticeGroupRequest {
-                ids: ids,
-            },
+            request: DeleteNoticeGroupRequest { ids },
             options: bk_runtime::CallOptions::default(),
         }
     }

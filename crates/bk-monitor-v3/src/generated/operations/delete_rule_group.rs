@@ -55,8 +55,8 @@ impl DeleteRuleGroup {
         Self {
             client,
             request: DeleteRuleGroupRequest {
-                bk_biz_id: bk_biz_id,
-                group_ids: group_ids,
+                bk_biz_id,
+                group_ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

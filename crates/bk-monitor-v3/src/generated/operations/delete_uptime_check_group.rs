@@ -49,7 +49,7 @@ impl DeleteUptimeCheckGroup {
         Self {
             client,
             request: DeleteUptimeCheckGroupRequest {
-                group_id: group_id,
+                group_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

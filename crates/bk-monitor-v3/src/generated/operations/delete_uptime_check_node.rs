@@ -52,8 +52,8 @@ impl DeleteUptimeCheckNode {
         Self {
             client,
             request: DeleteUptimeCheckNodeRequest {
-                bk_biz_id: bk_biz_id,
-                node_id: node_id,
+                bk_biz_id,
+                node_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -49,7 +49,7 @@ impl DeleteUptimeCheckTask {
         Self {
             client,
             request: DeleteUptimeCheckTaskRequest {
-                task_id: task_id,
+                task_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -54,8 +54,8 @@ impl DeleteUserGroup {
         Self {
             client,
             request: DeleteUserGroupRequest {
-                bk_biz_ids: bk_biz_ids,
-                ids: ids,
+                bk_biz_ids,
+                ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

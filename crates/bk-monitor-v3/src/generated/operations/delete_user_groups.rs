@@ -56,8 +56,8 @@ impl DeleteUserGroups {
         Self {
             client,
             request: DeleteUserGroupsRequest {
-                bk_biz_ids: bk_biz_ids,
-                ids: ids,
+                bk_biz_ids,
+                ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

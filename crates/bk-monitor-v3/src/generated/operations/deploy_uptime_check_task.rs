@@ -49,7 +49,7 @@ impl DeployUptimeCheckTask {
         Self {
             client,
             request: DeployUptimeCheckTaskRequest {
-                task_id: task_id,
+                task_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -48,7 +48,7 @@ impl DisableShield {
     pub fn new(client: bk_runtime::Client, id: i64) -> Self {
         Self {
             client,
-            request: DisableShieldRequest { id: id },
+            request: DisableShieldRequest { id },
             options: bk_runtime::CallOptions::default(),
         }
     }

@@ -72,12 +72,12 @@ impl EditActionConfig {
         Self {
             client,
             request: EditActionConfigRequest {
-                id: id,
-                bk_biz_id: bk_biz_id,
+                id,
+                bk_biz_id,
                 name: name.into(),
-                plugin_id: plugin_id,
+                plugin_id,
                 desc: None,
-                execute_config: execute_config,
+                execute_config,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -61,7 +61,7 @@ impl EditCalendar {
         Self {
             client,
             request: EditCalendarRequest {
-                id: id,
+                id,
                 name: None,
                 deep_color: None,
                 light_color: None,

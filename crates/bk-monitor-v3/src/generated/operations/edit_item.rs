@@ -80,13 +80,13 @@ impl EditItem {
         Self {
             client,
             request: EditItemRequest {
-                id: id,
+                id,
                 name: None,
                 calendar_id: None,
                 start_time: None,
                 end_time: None,
                 repeat: None,
-                change_type: change_type,
+                change_type,
             },
             options: bk_runtime::CallOptions::default(),
         }

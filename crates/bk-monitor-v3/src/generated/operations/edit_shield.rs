@@ -84,13 +84,13 @@ impl EditShield {
         Self {
             client,
             request: EditShieldRequest {
-                id: id,
-                bk_biz_id: bk_biz_id,
+                id,
+                bk_biz_id,
                 description: description.into(),
                 begin_time: begin_time.into(),
                 end_time: end_time.into(),
-                cycle_config: cycle_config,
-                shield_notice: shield_notice,
+                cycle_config,
+                shield_notice,
                 notice_config: None,
                 level: None,
             },

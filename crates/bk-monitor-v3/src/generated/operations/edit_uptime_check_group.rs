@@ -68,7 +68,7 @@ impl EditUptimeCheckGroup {
         Self {
             client,
             request: EditUptimeCheckGroupRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 group_id: group_id.into(),
                 name: name.into(),
                 logo: None,

@@ -88,14 +88,14 @@ impl EditUptimeCheckNode {
         Self {
             client,
             request: EditUptimeCheckNodeRequest {
-                node_id: node_id,
-                bk_biz_id: bk_biz_id,
+                node_id,
+                bk_biz_id,
                 location: None,
                 carrieroperator: None,
-                bk_host_id: bk_host_id,
+                bk_host_id,
                 is_common: None,
                 name: name.into(),
-                plat_id: plat_id,
+                plat_id,
                 ip_type: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -81,12 +81,12 @@ impl EditUptimeCheckTask {
         Self {
             client,
             request: EditUptimeCheckTaskRequest {
-                bk_biz_id: bk_biz_id,
-                task_id: task_id,
-                protocol: protocol,
-                node_id_list: node_id_list,
-                config: config,
-                location: location,
+                bk_biz_id,
+                task_id,
+                protocol,
+                node_id_list,
+                config,
+                location,
                 name: name.into(),
                 group_id_list: None,
             },

@@ -63,7 +63,7 @@ impl ExportUptimeCheckTask {
         Self {
             client,
             request: ExportUptimeCheckTaskRequest {
-                biz_id: biz_id,
+                biz_id,
                 protocol: None,
                 task_ids: None,
                 node_conf_needed: None,

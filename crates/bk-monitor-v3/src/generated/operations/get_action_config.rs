@@ -52,8 +52,8 @@ impl GetActionConfig {
         Self {
             client,
             request: GetActionConfigRequest {
-                id: id,
-                bk_biz_id: bk_biz_id,
+                id,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -64,8 +64,8 @@ impl GetCollectLogDetail {
         Self {
             client,
             request: GetCollectLogDetailRequest {
-                bk_biz_id: bk_biz_id,
-                id: id,
+                bk_biz_id,
+                id,
                 instance_id: instance_id.into(),
                 task_id: None,
             },

@@ -53,7 +53,7 @@ impl GetCollectStatus {
         Self {
             client,
             request: GetCollectStatusRequest {
-                id: id,
+                id,
                 diff: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -68,10 +68,10 @@ impl GetCustomEventGroup {
         Self {
             client,
             request: GetCustomEventGroupRequest {
-                bk_event_group_id: bk_event_group_id,
+                bk_event_group_id,
                 time_range: time_range.into(),
                 need_refresh: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 event_infos_limit: None,
             },
             options: bk_runtime::CallOptions::default(),

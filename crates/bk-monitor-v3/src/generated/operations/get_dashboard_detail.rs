@@ -56,7 +56,7 @@ impl GetDashboardDetail {
         Self {
             client,
             request: GetDashboardDetailRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 dashboard_uid: dashboard_uid.into(),
             },
             options: bk_runtime::CallOptions::default(),

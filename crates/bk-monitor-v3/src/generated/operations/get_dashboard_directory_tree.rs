@@ -49,7 +49,7 @@ impl GetDashboardDirectoryTree {
         Self {
             client,
             request: GetDashboardDirectoryTreeRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -51,10 +51,7 @@ impl GetShield {
     pub fn new(client: bk_runtime::Client, id: i64, bk_biz_id: i64) -> Self {
         Self {
             client,
-            request: GetShieldRequest {
-                id: id,
-                bk_biz_id: bk_biz_id,
-            },
+            request: GetShieldRequest { id, bk_biz_id },
             options: bk_runtime::CallOptions::default(),
         }
     }

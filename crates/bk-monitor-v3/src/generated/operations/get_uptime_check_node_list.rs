@@ -69,7 +69,7 @@ impl GetUptimeCheckNodeList {
         Self {
             client,
             request: GetUptimeCheckNodeListRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 bk_host_id: None,
                 is_common: None,
                 name: None,

@@ -57,7 +57,7 @@ impl GetUptimeCheckTaskList {
         Self {
             client,
             request: GetUptimeCheckTaskListRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 get_available: None,
                 get_task_duration: None,
             },

@@ -58,7 +58,7 @@ impl ImportUptimeCheckNode {
             client,
             request: ImportUptimeCheckNodeRequest {
                 bk_biz_id: None,
-                conf_list: conf_list,
+                conf_list,
             },
             options: bk_runtime::CallOptions::default(),
         }

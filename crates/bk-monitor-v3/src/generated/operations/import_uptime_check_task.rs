@@ -57,8 +57,8 @@ impl ImportUptimeCheckTask {
         Self {
             client,
             request: ImportUptimeCheckTaskRequest {
-                bk_biz_id: bk_biz_id,
-                conf_list: conf_list,
+                bk_biz_id,
+                conf_list,
             },
             options: bk_runtime::CallOptions::default(),
         }

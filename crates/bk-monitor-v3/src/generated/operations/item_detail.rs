@@ -61,8 +61,8 @@ impl ItemDetail {
         Self {
             client,
             request: ItemDetailRequest {
-                calendar_ids: calendar_ids,
-                time: time,
+                calendar_ids,
+                time,
                 start_time: None,
             },
             options: bk_runtime::CallOptions::default(),

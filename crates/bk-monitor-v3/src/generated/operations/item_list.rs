@@ -73,9 +73,9 @@ impl ItemList {
         Self {
             client,
             request: ItemListRequest {
-                calendar_ids: calendar_ids,
-                start_time: start_time,
-                end_time: end_time,
+                calendar_ids,
+                start_time,
+                end_time,
                 time_zone: None,
                 search_key: None,
             },

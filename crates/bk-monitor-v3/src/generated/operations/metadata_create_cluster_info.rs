@@ -95,7 +95,7 @@ impl MetadataCreateClusterInfo {
                 cluster_name: cluster_name.into(),
                 cluster_type: cluster_type.into(),
                 domain_name: domain_name.into(),
-                port: port,
+                port,
                 operator: operator.into(),
                 description: None,
                 auth_info: None,

@@ -72,8 +72,8 @@ impl MetadataCreateEventGroup {
         Self {
             client,
             request: MetadataCreateEventGroupRequest {
-                bk_data_id: bk_data_id,
-                bk_biz_id: bk_biz_id,
+                bk_data_id,
+                bk_biz_id,
                 event_group_name: event_group_name.into(),
                 label: label.into(),
                 operator: operator.into(),

@@ -125,11 +125,11 @@ impl MetadataCreateResultTable {
         Self {
             client,
             request: MetadataCreateResultTableRequest {
-                bk_data_id: bk_data_id,
+                bk_data_id,
                 table_id: table_id.into(),
                 table_name_zh: table_name_zh.into(),
-                is_custom_table: is_custom_table,
-                schema_type: schema_type,
+                is_custom_table,
+                schema_type,
                 operator: operator.into(),
                 default_storage: default_storage.into(),
                 default_storage_config: None,

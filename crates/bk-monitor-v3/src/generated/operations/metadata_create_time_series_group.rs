@@ -72,8 +72,8 @@ impl MetadataCreateTimeSeriesGroup {
         Self {
             client,
             request: MetadataCreateTimeSeriesGroupRequest {
-                bk_data_id: bk_data_id,
-                bk_biz_id: bk_biz_id,
+                bk_data_id,
+                bk_biz_id,
                 time_series_group_name: time_series_group_name.into(),
                 label: label.into(),
                 operator: operator.into(),

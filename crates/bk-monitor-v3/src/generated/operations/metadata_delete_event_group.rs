@@ -56,7 +56,7 @@ impl MetadataDeleteEventGroup {
         Self {
             client,
             request: MetadataDeleteEventGroupRequest {
-                event_group_id: event_group_id,
+                event_group_id,
                 operator: operator.into(),
             },
             options: bk_runtime::CallOptions::default(),

@@ -56,7 +56,7 @@ impl MetadataDeleteLogGroup {
         Self {
             client,
             request: MetadataDeleteLogGroupRequest {
-                log_group_id: log_group_id,
+                log_group_id,
                 operator: operator.into(),
             },
             options: bk_runtime::CallOptions::default(),

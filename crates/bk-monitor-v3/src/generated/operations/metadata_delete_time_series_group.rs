@@ -56,7 +56,7 @@ impl MetadataDeleteTimeSeriesGroup {
         Self {
             client,
             request: MetadataDeleteTimeSeriesGroupRequest {
-                time_series_group_id: time_series_group_id,
+                time_series_group_id,
                 operator: operator.into(),
             },
             options: bk_runtime::CallOptions::default(),

@@ -53,7 +53,7 @@ impl MetadataGetEventGroup {
         Self {
             client,
             request: MetadataGetEventGroupRequest {
-                event_group_id: event_group_id,
+                event_group_id,
                 with_result_table_info: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -49,7 +49,7 @@ impl MetadataGetLogGroup {
         Self {
             client,
             request: MetadataGetLogGroupRequest {
-                log_group_id: log_group_id,
+                log_group_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -53,7 +53,7 @@ impl MetadataGetTimeSeriesGroup {
         Self {
             client,
             request: MetadataGetTimeSeriesGroupRequest {
-                time_series_group_id: time_series_group_id,
+                time_series_group_id,
                 with_result_table_info: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -62,9 +62,9 @@ impl MetadataListLabel {
         Self {
             client,
             request: MetadataListLabelRequest {
-                label_type: label_type,
-                level: level,
-                include_admin_only: include_admin_only,
+                label_type,
+                level,
+                include_admin_only,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -80,7 +80,7 @@ impl MetadataModifyClusterInfo {
         Self {
             client,
             request: MetadataModifyClusterInfoRequest {
-                cluster_id: cluster_id,
+                cluster_id,
                 cluster_name: cluster_name.into(),
                 operator: operator.into(),
                 description: None,

@@ -72,7 +72,7 @@ impl MetadataModifyDataId {
         Self {
             client,
             request: MetadataModifyDataIdRequest {
-                data_id: data_id,
+                data_id,
                 operator: operator.into(),
                 data_name: None,
                 data_description: None,

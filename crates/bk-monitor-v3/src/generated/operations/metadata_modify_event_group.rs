@@ -72,7 +72,7 @@ impl MetadataModifyEventGroup {
         Self {
             client,
             request: MetadataModifyEventGroupRequest {
-                event_group_id: event_group_id,
+                event_group_id,
                 event_group_name: None,
                 label: None,
                 operator: operator.into(),

@@ -68,7 +68,7 @@ impl MetadataModifyLogGroup {
         Self {
             client,
             request: MetadataModifyLogGroupRequest {
-                log_group_id: log_group_id,
+                log_group_id,
                 operator: operator.into(),
                 label: None,
                 is_enable: None,

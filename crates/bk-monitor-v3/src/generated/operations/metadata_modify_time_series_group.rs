@@ -76,7 +76,7 @@ impl MetadataModifyTimeSeriesGroup {
         Self {
             client,
             request: MetadataModifyTimeSeriesGroupRequest {
-                time_series_group_id: time_series_group_id,
+                time_series_group_id,
                 time_series_group_name: time_series_group_name.into(),
                 label: None,
                 operator: None,

@@ -56,7 +56,7 @@ impl MetadataQueryDataSourceBySpaceUid {
         Self {
             client,
             request: MetadataQueryDataSourceBySpaceUidRequest {
-                space_uid_list: space_uid_list,
+                space_uid_list,
                 is_platform_data_id: None,
             },
             options: bk_runtime::CallOptions::default(),

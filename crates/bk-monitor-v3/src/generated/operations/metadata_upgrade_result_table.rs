@@ -57,7 +57,7 @@ impl MetadataUpgradeResultTable {
         Self {
             client,
             request: MetadataUpgradeResultTableRequest {
-                table_id_list: table_id_list,
+                table_id_list,
                 operator: operator.into(),
             },
             options: bk_runtime::CallOptions::default(),

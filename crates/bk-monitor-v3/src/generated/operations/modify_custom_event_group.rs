@@ -76,8 +76,8 @@ impl ModifyCustomEventGroup {
         Self {
             client,
             request: ModifyCustomEventGroupRequest {
-                bk_biz_id: bk_biz_id,
-                bk_event_group_id: bk_event_group_id,
+                bk_biz_id,
+                bk_event_group_id,
                 name: None,
                 scenario: None,
                 is_enable: None,

@@ -76,9 +76,9 @@ impl ModifyCustomTimeSeries {
         Self {
             client,
             request: ModifyCustomTimeSeriesRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 name: None,
-                time_series_group_id: time_series_group_id,
+                time_series_group_id,
                 metric_json: None,
                 is_platform: None,
                 data_label: None,

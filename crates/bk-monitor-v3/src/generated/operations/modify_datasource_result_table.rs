@@ -57,7 +57,7 @@ impl ModifyDatasourceResultTable {
             client,
             request: ModifyDatasourceResultTableRequest {
                 table_id: table_id.into(),
-                bk_data_id: bk_data_id,
+                bk_data_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -59,7 +59,7 @@ impl PluginImportWithoutFrontend {
             client,
             request: PluginImportWithoutFrontendRequest {
                 file_data: file_data.into(),
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -77,7 +77,7 @@ impl PreviewDutyRule {
             client,
             request: PreviewDutyRuleRequest {
                 id: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 begin_time: begin_time.into(),
                 days: None,
                 source_type: None,

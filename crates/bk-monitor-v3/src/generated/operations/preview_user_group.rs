@@ -77,7 +77,7 @@ impl PreviewUserGroup {
             client,
             request: PreviewUserGroupRequest {
                 id: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 begin_time: begin_time.into(),
                 days: None,
                 source_type: None,

@@ -77,7 +77,7 @@ impl QueryCollectConfig {
         Self {
             client,
             request: QueryCollectConfigRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 refresh_status: None,
                 search: None,
                 order: None,

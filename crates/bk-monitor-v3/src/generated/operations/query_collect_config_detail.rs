@@ -52,8 +52,8 @@ impl QueryCollectConfigDetail {
         Self {
             client,
             request: QueryCollectConfigDetailRequest {
-                bk_biz_id: bk_biz_id,
-                id: id,
+                bk_biz_id,
+                id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -84,7 +84,7 @@ impl QueryCustomEventGroup {
         Self {
             client,
             request: QueryCustomEventGroupRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 search_key: None,
                 page_size: None,
                 page: None,

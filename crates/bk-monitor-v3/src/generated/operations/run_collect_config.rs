@@ -62,8 +62,8 @@ impl RunCollectConfig {
         Self {
             client,
             request: RunCollectConfigRequest {
-                bk_biz_id: bk_biz_id,
-                id: id,
+                bk_biz_id,
+                id,
                 action: None,
                 scope: None,
             },

@@ -68,11 +68,11 @@ impl SaveActionConfig {
         Self {
             client,
             request: SaveActionConfigRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 name: name.into(),
-                plugin_id: plugin_id,
+                plugin_id,
                 desc: None,
-                execute_config: execute_config,
+                execute_config,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -74,9 +74,9 @@ impl SaveAlarmStrategy {
         Self {
             client,
             request: SaveAlarmStrategyRequest {
-                action_list: action_list,
-                bk_biz_id: bk_biz_id,
-                item_list: item_list,
+                action_list,
+                bk_biz_id,
+                item_list,
                 name: name.into(),
                 scenario: scenario.into(),
                 is_enabled: None,

@@ -94,12 +94,12 @@ impl SaveAlarmStrategyV2 {
         Self {
             client,
             request: SaveAlarmStrategyV2Request {
-                actions: actions,
-                bk_biz_id: bk_biz_id,
-                detects: detects,
+                actions,
+                bk_biz_id,
+                detects,
                 id: None,
-                items: items,
-                labels: labels,
+                items,
+                labels,
                 name: name.into(),
                 scenario: scenario.into(),
                 source: source.into(),

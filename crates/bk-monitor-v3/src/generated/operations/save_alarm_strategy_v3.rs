@@ -97,17 +97,17 @@ impl SaveAlarmStrategyV3 {
         Self {
             client,
             request: SaveAlarmStrategyV3Request {
-                actions: actions,
-                bk_biz_id: bk_biz_id,
-                detects: detects,
+                actions,
+                bk_biz_id,
+                detects,
                 id: None,
-                items: items,
+                items,
                 labels: None,
                 name: name.into(),
                 scenario: scenario.into(),
                 source: None,
                 is_enabled: None,
-                notice: notice,
+                notice,
             },
             options: bk_runtime::CallOptions::default(),
         }

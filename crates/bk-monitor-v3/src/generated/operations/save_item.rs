@@ -77,9 +77,9 @@ impl SaveItem {
             client,
             request: SaveItemRequest {
                 name: name.into(),
-                calendar_id: calendar_id,
-                start_time: start_time,
-                end_time: end_time,
+                calendar_id,
+                start_time,
+                end_time,
                 repeat: None,
                 time_zone: time_zone.into(),
             },

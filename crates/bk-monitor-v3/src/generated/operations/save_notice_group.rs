@@ -84,13 +84,13 @@ impl SaveNoticeGroup {
         Self {
             client,
             request: SaveNoticeGroupRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 name: name.into(),
                 message: message.into(),
                 webhook_url: None,
-                notice_way: notice_way,
+                notice_way,
                 id: None,
-                notice_receiver: notice_receiver,
+                notice_receiver,
                 wxwork_group: None,
             },
             options: bk_runtime::CallOptions::default(),

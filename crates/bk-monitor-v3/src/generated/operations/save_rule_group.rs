@@ -69,9 +69,9 @@ impl SaveRuleGroup {
             client,
             request: SaveRuleGroupRequest {
                 id: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 name: name.into(),
-                priority: priority,
+                priority,
                 rules: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -130,7 +130,7 @@ impl SearchAction {
         Self {
             client,
             request: SearchActionRequest {
-                bk_biz_ids: bk_biz_ids,
+                bk_biz_ids,
                 alert_ids: None,
                 status: None,
                 conditions: None,
@@ -138,8 +138,8 @@ impl SearchAction {
                 ordering: None,
                 start_time: None,
                 end_time: None,
-                page: page,
-                page_size: page_size,
+                page,
+                page_size,
                 show_overview: None,
                 show_aggs: None,
                 show_dsl: None,

@@ -80,7 +80,7 @@ impl SearchActionConfig {
         Self {
             client,
             request: SearchActionConfigRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 page: None,
                 page_size: None,
                 order: None,

@@ -92,7 +92,7 @@ impl SearchAlarmStrategy {
                 page_size: None,
                 ids: None,
                 metric_id: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 fields: None,
             },
             options: bk_runtime::CallOptions::default(),

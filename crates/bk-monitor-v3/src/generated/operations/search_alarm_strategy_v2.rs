@@ -95,12 +95,12 @@ impl SearchAlarmStrategyV2 {
         Self {
             client,
             request: SearchAlarmStrategyV2Request {
-                page: page,
-                page_size: page_size,
-                conditions: conditions,
-                bk_biz_id: bk_biz_id,
+                page,
+                page_size,
+                conditions,
+                bk_biz_id,
                 scenario: None,
-                with_notice_group: with_notice_group,
+                with_notice_group,
             },
             options: bk_runtime::CallOptions::default(),
         }

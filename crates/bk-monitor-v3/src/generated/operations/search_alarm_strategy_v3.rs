@@ -98,7 +98,7 @@ impl SearchAlarmStrategyV3 {
                 page: None,
                 page_size: None,
                 conditions: None,
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 scenario: None,
                 with_user_group: None,
                 with_user_group_detail: None,

@@ -50,9 +50,7 @@ impl SearchDutyRuleDetail {
     pub fn new(client: bk_runtime::Client, id: i64) -> Self {
         Self {
             client,
-            request: SearchDutyRuleDetailRequest {
-                id: id,
-            },
+            request: SearchDutyRuleDetailRequest { id },
             options: bk_runtime::CallOptions::default(),
         }
     }

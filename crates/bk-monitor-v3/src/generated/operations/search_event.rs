@@ -87,7 +87,7 @@ impl SearchEvent {
         Self {
             client,
             request: SearchEventRequest {
-                bk_biz_ids: bk_biz_ids,
+                bk_biz_ids,
                 time_range: None,
                 days: None,
                 conditions: None,

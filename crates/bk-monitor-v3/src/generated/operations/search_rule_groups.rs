@@ -53,7 +53,7 @@ impl SearchRuleGroups {
         Self {
             client,
             request: SearchRuleGroupsRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 group_ids: None,
             },
             options: bk_runtime::CallOptions::default(),

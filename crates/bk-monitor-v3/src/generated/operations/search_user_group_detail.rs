@@ -50,9 +50,7 @@ impl SearchUserGroupDetail {
     pub fn new(client: bk_runtime::Client, id: i64) -> Self {
         Self {
             client,
-            request: SearchUserGroupDetailRequest {
-                id: id,
-            },
+            request: SearchUserGroupDetailRequest { id },
             options: bk_runtime::CallOptions::default(),
         }
     }

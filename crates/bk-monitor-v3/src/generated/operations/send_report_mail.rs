@@ -48,7 +48,7 @@ impl SendReportMail {
     pub fn new(client: bk_runtime::Client, id: i64) -> Self {
         Self {
             client,
-            request: SendReportMailRequest { id: id },
+            request: SendReportMailRequest { id },
             options: bk_runtime::CallOptions::default(),
         }
     }

@@ -62,7 +62,7 @@ impl StartApplication {
         Self {
             client,
             request: StartApplicationRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 app_name: app_name.into(),
                 r#type: r#type.into(),
             },

@@ -58,8 +58,8 @@ impl StartRenderImageTask {
         Self {
             client,
             request: StartRenderImageTaskRequest {
-                r#type: r#type,
-                options: options,
+                r#type,
+                options,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -62,7 +62,7 @@ impl StopApplication {
         Self {
             client,
             request: StopApplicationRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 app_name: app_name.into(),
                 r#type: r#type.into(),
             },

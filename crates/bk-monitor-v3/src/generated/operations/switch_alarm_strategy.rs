@@ -53,8 +53,8 @@ impl SwitchAlarmStrategy {
         Self {
             client,
             request: SwitchAlarmStrategyRequest {
-                ids: ids,
-                is_enabled: is_enabled,
+                ids,
+                is_enabled,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -67,9 +67,9 @@ impl SwitchAlarmStrategyByLabels {
         Self {
             client,
             request: SwitchAlarmStrategyByLabelsRequest {
-                bk_biz_id: bk_biz_id,
-                labels: labels,
-                action: action,
+                bk_biz_id,
+                labels,
+                action,
                 force: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -80,10 +80,10 @@ impl TestReportMail {
             request: TestReportMailRequest {
                 creator: creator.into(),
                 mail_title: mail_title.into(),
-                receivers: receivers,
+                receivers,
                 channels: None,
                 is_link_enabled: None,
-                report_contents: report_contents,
+                report_contents,
                 frequency: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -65,10 +65,10 @@ impl TestUptimeCheckTask {
         Self {
             client,
             request: TestUptimeCheckTaskRequest {
-                bk_biz_id: bk_biz_id,
-                protocol: protocol,
-                node_id_list: node_id_list,
-                config: config,
+                bk_biz_id,
+                protocol,
+                node_id_list,
+                config,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -60,9 +60,9 @@ impl ToggleCollectConfigStatus {
         Self {
             client,
             request: ToggleCollectConfigStatusRequest {
-                bk_biz_id: bk_biz_id,
-                id: id,
-                action: action,
+                bk_biz_id,
+                id,
+                action,
             },
             options: bk_runtime::CallOptions::default(),
         }

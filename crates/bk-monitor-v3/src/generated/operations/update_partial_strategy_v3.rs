@@ -61,9 +61,9 @@ impl UpdatePartialStrategyV3 {
         Self {
             client,
             request: UpdatePartialStrategyV3Request {
-                edit_data: edit_data,
-                ids: ids,
-                bk_biz_id: bk_biz_id,
+                edit_data,
+                ids,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -65,9 +65,9 @@ impl UpgradeCollectPlugin {
         Self {
             client,
             request: UpgradeCollectPluginRequest {
-                bk_biz_id: bk_biz_id,
-                id: id,
-                params: params,
+                bk_biz_id,
+                id,
+                params,
                 realtime: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -60,9 +60,9 @@ impl UptimeCheckGroupAddTask {
         Self {
             client,
             request: UptimeCheckGroupAddTaskRequest {
-                group_id: group_id,
-                task_id: task_id,
-                bk_biz_id: bk_biz_id,
+                group_id,
+                task_id,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -60,9 +60,9 @@ impl UptimeCheckGroupRemoveTask {
         Self {
             client,
             request: UptimeCheckGroupRemoveTaskRequest {
-                group_id: group_id,
-                task_id: task_id,
-                bk_biz_id: bk_biz_id,
+                group_id,
+                task_id,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -49,7 +49,7 @@ impl UptimeCheckNodeInfo {
         Self {
             client,
             request: UptimeCheckNodeInfoRequest {
-                node_id: node_id,
+                node_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -49,7 +49,7 @@ impl UptimeCheckTaskInfo {
         Self {
             client,
             request: UptimeCheckTaskInfoRequest {
-                task_id: task_id,
+                task_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -65,7 +65,7 @@ impl ValidateCustomEventGroupName {
             request: ValidateCustomEventGroupNameRequest {
                 bk_event_group_id: None,
                 name: name.into(),
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }

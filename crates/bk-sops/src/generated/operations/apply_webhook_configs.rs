@@ -77,10 +77,10 @@ impl ApplyWebhookConfigs {
             client,
             request: ApplyWebhookConfigsRequest {
                 endpoint: endpoint.into(),
-                events: events,
+                events,
                 extra_info: None,
                 enable_webhook: None,
-                template_ids: template_ids,
+                template_ids,
             },
             options: bk_runtime::CallOptions::default(),
         }

@@ -89,7 +89,7 @@ impl CreatePeriodicTask {
                 bk_biz_id: bk_biz_id.into(),
                 scope: None,
                 name: name.into(),
-                cron: cron,
+                cron,
                 constants: None,
                 exclude_task_nodes_id: None,
             },

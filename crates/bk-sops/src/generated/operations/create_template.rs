@@ -115,7 +115,7 @@ impl CreateTemplate {
                 bk_biz_id: bk_biz_id.into(),
                 scope: None,
                 name: None,
-                pipeline_tree: pipeline_tree,
+                pipeline_tree,
                 format: None,
                 description: None,
                 category: None,

@@ -85,9 +85,9 @@ impl FastCreateTask {
         Self {
             client,
             request: FastCreateTaskRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
                 name: name.into(),
-                pipeline_tree: pipeline_tree,
+                pipeline_tree,
                 has_common_subprocess: None,
                 flow_type: None,
                 description: None,

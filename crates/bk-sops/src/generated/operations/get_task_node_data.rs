@@ -77,7 +77,7 @@ impl GetTaskNodeData {
             client,
             request: GetTaskNodeDataRequest {
                 bk_biz_id: bk_biz_id.into(),
-                task_id: task_id,
+                task_id,
                 scope: None,
                 node_id: node_id.into(),
                 component_code: component_code.into(),

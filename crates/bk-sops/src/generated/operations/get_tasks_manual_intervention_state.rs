@@ -65,7 +65,7 @@ impl GetTasksManualInterventionState {
             client,
             request: GetTasksManualInterventionStateRequest {
                 bk_biz_id: bk_biz_id.into(),
-                task_id_list: task_id_list,
+                task_id_list,
                 scope: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -68,7 +68,7 @@ impl GetTasksStatus {
             client,
             request: GetTasksStatusRequest {
                 bk_biz_id: bk_biz_id.into(),
-                task_id_list: task_id_list,
+                task_id_list,
                 scope: None,
                 include_children_status: None,
             },

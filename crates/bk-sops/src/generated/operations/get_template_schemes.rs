@@ -67,7 +67,7 @@ impl GetTemplateSchemes {
             client,
             request: GetTemplateSchemesRequest {
                 bk_biz_id: bk_biz_id.into(),
-                template_id: template_id,
+                template_id,
                 scope: None,
                 with_constants: None,
             },

@@ -73,7 +73,7 @@ impl ModifyConstantsForTask {
             request: ModifyConstantsForTaskRequest {
                 task_id: task_id.into(),
                 bk_biz_id: bk_biz_id.into(),
-                constants: constants,
+                constants,
                 name: None,
                 scope: None,
             },

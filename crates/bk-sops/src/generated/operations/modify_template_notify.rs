@@ -76,8 +76,8 @@ impl ModifyTemplateNotify {
             request: ModifyTemplateNotifyRequest {
                 template_id: template_id.into(),
                 bk_biz_id: bk_biz_id.into(),
-                notify_type: notify_type,
-                notify_receivers: notify_receivers,
+                notify_type,
+                notify_receivers,
                 common: None,
                 scope: None,
             },

@@ -84,7 +84,7 @@ impl OperateNode {
                 task_id: task_id.into(),
                 scope: None,
                 node_id: node_id.into(),
-                action: action,
+                action,
                 data: None,
                 inputs: None,
                 flow_id: None,

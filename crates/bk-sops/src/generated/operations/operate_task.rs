@@ -66,7 +66,7 @@ impl OperateTask {
             request: OperateTaskRequest {
                 bk_biz_id: bk_biz_id.into(),
                 task_id: task_id.into(),
-                action: action,
+                action,
                 scope: None,
             },
             options: bk_runtime::CallOptions::default(),

@@ -70,7 +70,7 @@ impl PreviewCommonTaskTree {
             request: PreviewCommonTaskTreeRequest {
                 bk_biz_id: bk_biz_id.into(),
                 scope: None,
-                template_id: template_id,
+                template_id,
                 version: None,
                 exclude_task_nodes_id: None,
             },

@@ -65,7 +65,7 @@ impl QueryTaskCount {
             client,
             request: QueryTaskCountRequest {
                 bk_biz_id: bk_biz_id.into(),
-                group_by: group_by,
+                group_by,
                 conditions: None,
                 scope: None,
             },

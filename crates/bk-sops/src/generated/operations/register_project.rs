@@ -49,7 +49,7 @@ impl RegisterProject {
         Self {
             client,
             request: RegisterProjectRequest {
-                bk_biz_id: bk_biz_id,
+                bk_biz_id,
             },
             options: bk_runtime::CallOptions::default(),
         }
