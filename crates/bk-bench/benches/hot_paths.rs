@@ -1,0 +1,169 @@
+//! Micro-benchmarks of the SDK's hot paths (`cargo bench -p bk-bench --bench hot_paths`).
+//!
+//! - `request/*`: building a request the way `bk_runtime::request::build` does (which is
+//!   crate-private): the typed request serialized to a JSON object, the credentials added,
+//!   the body or query written, the URL parsed, the client's base headers cloned; and
+//!   signing it with the public `bk_runtime::signature::sign` (signature mode).
+//! - `decode_500_hosts/*`: a real 500-host `list_biz_hosts_topo` envelope from bk-sim,
+//!   decoded as the runtime does (the envelope with `data` borrowed raw, then `data` into
+//!   the typed response) against the same into `serde_json::Value`.
+
+use std::hint::black_box;
+
+use bk_bench::fixtures::{hosts_topo_envelope, hosts_topo_request};
+use bk_runtime::signature;
+use bk_runtime::Method;
+use bk_sdk::cc::operations::list_biz_hosts_topo::ListBizHostsTopoResponse;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use http::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT_LANGUAGE, CONTENT_TYPE, USER_AGENT};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+const ENDPOINT: &str = "http://127.0.0.1:8080";
+const APP_CODE: &str = "bk-sim-demo";
+const APP_SECRET: &str = "bk-sim-demo-secret-0b5e7c2a9d4f";
+
+fn base_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let lang = HeaderValue::from_static("en");
+    h.insert(HeaderName::from_static("blueking-language"), lang.clone());
+    h.insert(ACCEPT_LANGUAGE, lang);
+    h.insert(USER_AGENT, HeaderValue::from_static("blueking-rs/0.1.0"));
+    let mut auth = Map::new();
+    auth.insert("bk_app_code".into(), APP_CODE.into());
+    auth.insert("bk_app_secret".into(), APP_SECRET.into());
+    auth.insert("bk_username".into(), "admin".into());
+    let mut v = HeaderValue::from_str(&Value::Object(auth).to_string()).unwrap();
+    v.set_sensitive(true);
+    h.insert(HeaderName::from_static("x-bkapi-authorization"), v);
+    h
+}
+
+fn url(path: &str) -> url::Url {
+    let path = path.replace("{bk_api_ver}", "/v2");
+    url::Url::parse(&format!("{ENDPOINT}{path}")).unwrap()
+}
+
+fn request(c: &mut Criterion) {
+    let headers = base_headers();
+    let req = hosts_topo_request();
+    let mut g = c.benchmark_group("request");
+    g.bench_function("build_get_user", |b| {
+        b.iter(|| {
+            let params = serde_json::to_value(black_box(&Map::<String, Value>::new())).unwrap();
+            let mut url = url("/api/c/compapi{bk_api_ver}/bk_login/get_user/");
+            let headers = headers.clone();
+            let query: Vec<(String, String)> = match params {
+                Value::Object(m) => m.into_iter().map(|(k, v)| (k, v.to_string())).collect(),
+                _ => Vec::new(),
+            };
+            if !query.is_empty() {
+                url.query_pairs_mut().extend_pairs(&query);
+            }
+            black_box((url, headers))
+        })
+    });
+    g.bench_function("build_post_hosts_topo", |b| {
+        b.iter(|| {
+            let Value::Object(body) = serde_json::to_value(black_box(&req)).unwrap() else {
+                unreachable!()
+            };
+            let url = url("/api/c/compapi{bk_api_ver}/cc/list_biz_hosts_topo/");
+            let mut headers = headers.clone();
+            let body = Value::Object(body);
+            let text = body.to_string();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            black_box((url, headers, bytes::Bytes::from(text), body))
+        })
+    });
+    let get_params: Vec<(String, String)> = vec![
+        ("bk_app_code".into(), APP_CODE.into()),
+        ("bk_username".into(), "admin".into()),
+        ("bk_timestamp".into(), "1700000000".into()),
+        ("bk_nonce".into(), "12345".into()),
+    ];
+    g.bench_function("sign_get_user", |b| {
+        b.iter(|| {
+            signature::sign(
+                APP_SECRET,
+                Method::Get,
+                "/api/c/compapi/v2/bk_login/get_user/",
+                black_box(&get_params),
+            )
+        })
+    });
+    let mut body = serde_json::to_value(&req).unwrap();
+    body["bk_app_code"] = APP_CODE.into();
+    body["bk_username"] = "admin".into();
+    let post_params: Vec<(String, String)> = vec![
+        ("bk_timestamp".into(), "1700000000".into()),
+        ("bk_nonce".into(), "12345".into()),
+        ("data".into(), body.to_string()),
+    ];
+    g.bench_function("sign_post_hosts_topo", |b| {
+        b.iter(|| {
+            signature::sign(
+                APP_SECRET,
+                Method::Post,
+                "/api/c/compapi/v2/cc/list_biz_hosts_topo/",
+                black_box(&post_params),
+            )
+        })
+    });
+    g.finish();
+}
+
+/// The envelope as `bk_runtime::envelope` reads it: `data` left raw.
+#[derive(Deserialize)]
+struct Wire<'a> {
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    code: Option<Value>,
+    #[serde(default)]
+    message: Option<Value>,
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
+    #[serde(default)]
+    request_id: Option<Value>,
+}
+
+fn decode(c: &mut Criterion) {
+    let envelope = hosts_topo_envelope().expect("a 500-host page from bk-sim");
+    let typed: ListBizHostsTopoResponse = {
+        let w: Wire<'_> = serde_json::from_str(&envelope).unwrap();
+        serde_json::from_str(w.data.unwrap().get()).unwrap()
+    };
+    assert_eq!(typed.info.len(), 500, "the fixture is a full page");
+    let mut g = c.benchmark_group("decode_500_hosts");
+    g.throughput(Throughput::Bytes(envelope.len() as u64));
+    g.bench_function("envelope_then_typed", |b| {
+        b.iter(|| {
+            let w: Wire<'_> = serde_json::from_str(black_box(&envelope)).unwrap();
+            black_box((&w.result, &w.code, &w.message, &w.request_id));
+            let data = w.data.unwrap().to_owned();
+            let r: ListBizHostsTopoResponse = serde_json::from_str(data.get()).unwrap();
+            black_box(r)
+        })
+    });
+    g.bench_function("envelope_then_value", |b| {
+        b.iter(|| {
+            let w: Wire<'_> = serde_json::from_str(black_box(&envelope)).unwrap();
+            black_box((&w.result, &w.code, &w.message, &w.request_id));
+            let data = w.data.unwrap().to_owned();
+            let r: Value = serde_json::from_str(data.get()).unwrap();
+            black_box(r)
+        })
+    });
+    g.bench_function("value_only", |b| {
+        b.iter(|| {
+            let r: Value = serde_json::from_str(black_box(&envelope)).unwrap();
+            black_box(r)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, request, decode);
+criterion_main!(benches);
