@@ -781,28 +781,7 @@ impl FileCx {
                 );
             }
         }
-        let method = match self.string(&m, "method", &[]) {
-            Some(s) => match s.as_str() {
-                "GET" => Some(Method::Get),
-                "POST" => Some(Method::Post),
-                other => {
-                    let help = if other.eq_ignore_ascii_case("get")
-                        || other.eq_ignore_ascii_case("post")
-                    {
-                        format!("write it in capitals: `{}`", other.to_ascii_uppercase())
-                    } else {
-                        "the ESB accepts only GET and POST".to_string()
-                    };
-                    self.value_error(
-                        &child(&[], "method"),
-                        format!("method `{other}` is not GET or POST"),
-                        help,
-                    );
-                    None
-                }
-            },
-            None => None,
-        };
+        let method = self.method(&m, &[]);
         let path = self.string(&m, "path", &[]);
         if let (Some(p), Some(n)) = (&path, &name) {
             // The path names the component; the API part is normally the API name, but a few
@@ -922,19 +901,7 @@ impl FileCx {
             ) else {
                 continue;
             };
-            let method = match self.string(&im, "method", &ip).as_deref() {
-                None => None,
-                Some("GET") => Some(Method::Get),
-                Some("POST") => Some(Method::Post),
-                Some(other) => {
-                    self.value_error(
-                        &child(&ip, "method"),
-                        format!("method `{other}` is not GET or POST"),
-                        "write GET or POST",
-                    );
-                    None
-                }
-            };
+            let method = self.method(&im, &ip);
             if let Some(source) = self.string(&im, "source", &ip) {
                 out.push(AlsoSeen {
                     source,
@@ -945,6 +912,29 @@ impl FileCx {
             }
         }
         out
+    }
+
+    /// The `method` key of `m`: GET or POST, the only methods ESB channels accept.
+    fn method(&mut self, m: &BTreeMap<String, &Value>, path: &[Seg]) -> Option<Method> {
+        let s = self.string(m, "method", path)?;
+        match s.as_str() {
+            "GET" => Some(Method::Get),
+            "POST" => Some(Method::Post),
+            other => {
+                let help =
+                    if other.eq_ignore_ascii_case("get") || other.eq_ignore_ascii_case("post") {
+                        format!("write it in capitals: `{}`", other.to_ascii_uppercase())
+                    } else {
+                        "the ESB accepts only GET and POST".to_string()
+                    };
+                self.value_error(
+                    &child(path, "method"),
+                    format!("method `{other}` is not GET or POST"),
+                    help,
+                );
+                None
+            }
+        }
     }
 
     fn cache(&mut self, m: &BTreeMap<String, &Value>) -> Option<Cache> {
