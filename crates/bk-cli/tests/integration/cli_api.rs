@@ -1,7 +1,7 @@
 //! `bk <component> <api>` against a bk-sim: GET and POST APIs, kebab aliases, `--page-all`,
 //! each output format, `--raw`, API, network, usage and configuration errors, `-d @file`.
 
-mod common;
+use crate::common;
 
 use common::Env;
 use serde_json::Value;

@@ -1,6 +1,6 @@
 //! Every error kind, produced by a real loopback server, and its `Display`.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

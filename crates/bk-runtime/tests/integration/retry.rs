@@ -1,6 +1,6 @@
 //! Retries, timeouts and hooks against loopback servers.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! configuration or errors, not in error snippets when a server echoes them,
 //! (the tracing output is checked in `tracing_output.rs`).
 
-mod common;
+use crate::common;
 
 use bk_runtime::{AuthMode, UserAuth};
 use common::*;

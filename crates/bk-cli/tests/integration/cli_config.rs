@@ -1,7 +1,7 @@
 //! `bk configure` writes profiles from piped answers; `--profile`, the environment and the
 //! flags override each other in the documented order; secrets are never printed.
 
-mod common;
+use crate::common;
 
 use common::{run_with_input, Env, Run};
 

@@ -5,7 +5,7 @@
 //! races with scoped subscribers when other tests hit the same callsites on
 //! other threads.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};

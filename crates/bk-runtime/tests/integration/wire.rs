@@ -1,6 +1,6 @@
 //! Exact wire form of requests, checked on a real loopback server.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use bk_runtime::{ApiVersion, AuthMode, Method, UserAuth};

@@ -1,0 +1,5 @@
+//! One test binary for the crate: every module below used to be its own binary, and
+//! each linked the whole dependency tree again (slow links, gigabytes of target/).
+
+mod mirror;
+mod paginate;
