@@ -64,6 +64,11 @@ pub fn run(c: &'static Component, m: &ArgMatches) -> ExitCode {
         eprintln!("bk: name an API of {}; see `bk {} --help`", c.name, c.name);
         return ExitCode::from(EXIT_USAGE);
     };
+    if c.name == "job" && name == crate::workflow::job::RUN_SCRIPT {
+        return crate::workflow::finish(crate::workflow::block_on(
+            crate::workflow::job::run_script(am),
+        ));
+    }
     let Some(api) = c.api(name) else {
         eprintln!("bk: {} has no API {name}", c.name);
         return ExitCode::from(EXIT_USAGE);

@@ -5,14 +5,14 @@
 //! a business, a script run waited to completion with per-host results and the logs of the
 //! hosts that failed, and an ITSM ticket created, approved and reported back by callback.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use bk_sdk::cc::types::Page;
-use bk_sdk::gse::types::{AgentAlive, HostIp};
-use bk_sdk::itsm::types::{Field, TicketStatus};
+use bk_sdk::cc::mirror::{MemoryStore, Mirror, MirrorConfig};
+use bk_sdk::gse::agents::{HostKey, Liveness};
+use bk_sdk::itsm::types::Field;
 use bk_sdk::itsm::TicketMeta;
-use bk_sdk::jobv3::types::{JobStatus, ScopeType, Server};
+use bk_sdk::jobv3::run::{Scope, WaitOptions};
+use bk_sdk::jobv3::types::JobStatus;
 use bk_sdk::prelude::*;
 use bk_sdk::runtime::UserAuth;
 use bk_sim::state::HostSelector;
@@ -63,141 +63,88 @@ pub async fn run(opts: DemoOptions) -> DemoResult<()> {
         .user(UserAuth::BkToken(token.clone().into()))
         .build()?;
 
-    step(1, "Who am I (bk_login)");
-    let me = client.bk_login().is_login(token.clone()).send().await?;
-    let user = client.bk_login().get_user().send().await?;
+    step(1, "Who am I (bk_login, validated like a web app does)");
+    let validator = bk_sdk::bk_login::validate::LoginValidator::new(&client);
+    let user = validator.validate(&token).await?;
     println!(
         "  logged in as {} ({})",
-        me.bk_username,
+        user.bk_username,
         user.chname.as_deref().unwrap_or("-")
     );
 
-    step(2, "Full topology sync (cc)");
+    step(2, "Full topology sync into a mirror (cc)");
     let t = Instant::now();
-    let businesses = client.cc().search_business().send().await?;
-    // The demo works in the `blueking` business (business 1 is the resource pool).
-    let demo_biz = businesses
-        .info
-        .iter()
-        .find(|b| b.bk_biz_name.as_deref() == Some("blueking"))
-        .or_else(|| businesses.info.iter().find(|b| b.bk_biz_id != Some(1)))
-        .or(businesses.info.first())
-        .and_then(|b| b.bk_biz_id)
-        .ok_or("no business in the topology")?;
-    let mut total_hosts = 0usize;
-    let mut first_biz_hosts: Vec<(i64, String, i64)> = Vec::new();
-    let mut pages = 0usize;
-    for biz in &businesses.info {
-        let Some(biz_id) = biz.bk_biz_id else {
-            continue;
-        };
-        let mut start = 0i64;
-        let mut modules = std::collections::BTreeSet::new();
-        let mut sets = std::collections::BTreeSet::new();
-        let mut count = 0usize;
-        loop {
-            let page = Page {
-                start: Some(start),
-                limit: 500,
-                ..Default::default()
-            };
-            let data = client
-                .cc()
-                .list_biz_hosts_topo(
-                    biz_id,
-                    page,
-                    vec![
-                        "bk_host_id".into(),
-                        "bk_host_innerip".into(),
-                        "bk_cloud_id".into(),
-                    ],
-                )
-                .send()
-                .await?;
-            pages += 1;
-            for h in &data.info {
-                count += 1;
-                for s in h.topo.iter().flatten() {
-                    sets.insert(s.bk_set_id);
-                    for m in s.module.iter().flatten() {
-                        modules.insert(m.bk_module_id);
-                    }
-                }
-                if first_biz_hosts.len() < 8 && biz_id == demo_biz {
-                    if let (Some(id), Some(ip)) =
-                        (h.host.bk_host_id, h.host.bk_host_innerip.clone())
-                    {
-                        first_biz_hosts.push((id, ip, h.host.bk_cloud_id.unwrap_or(0)));
-                    }
-                }
-            }
-            start += data.info.len() as i64;
-            if data.info.is_empty() || start >= data.count {
-                break;
-            }
-        }
-        total_hosts += count;
+    let mirror = Mirror::open(&client, MemoryStore::new(), MirrorConfig::default()).await?;
+    let synced_in = t.elapsed();
+    let topo = mirror.snapshot();
+    let mut pages = 0u64;
+    for b in topo.bizs() {
+        let hosts = topo.hosts_in_biz(b.bk_biz_id).len();
+        pages += hosts.div_ceil(500).max(1) as u64;
         println!(
             "  business {:>3} {:<20} {:>6} hosts in {:>3} sets, {:>4} modules",
-            biz_id,
-            biz.bk_biz_name.as_deref().unwrap_or("?"),
-            count,
-            sets.len(),
-            modules.len()
+            b.bk_biz_id,
+            b.bk_biz_name,
+            hosts,
+            topo.sets().filter(|s| s.bk_biz_id == b.bk_biz_id).count(),
+            topo.modules()
+                .filter(|m| m.bk_biz_id == b.bk_biz_id)
+                .count(),
         );
     }
     println!(
-        "  synced {total_hosts} hosts in {pages} pages, {:.2?}",
-        t.elapsed()
+        "  synced {} hosts (about {pages} pages, 4 at a time) in {:.2?}",
+        topo.host_count(),
+        synced_in
     );
-    let mainline = client.cc().get_mainline_object_topo().send().await?;
-    let chain: Vec<String> = mainline.iter().map(|o| o.bk_obj_id.clone()).collect();
-    println!("  mainline model: {}", chain.join(" -> "));
+    println!("  mainline model: {}", topo.mainline.join(" -> "));
+    // The demo works in the `blueking` business (business 1 is the resource pool).
+    let biz_id = topo
+        .bizs()
+        .find(|b| b.bk_biz_name == "blueking")
+        .or_else(|| topo.bizs().find(|b| b.default == 0))
+        .map(|b| b.bk_biz_id)
+        .ok_or("no business in the topology")?;
+    let biz_hosts = topo.hosts_in_biz(biz_id);
+    if let Some(h) = biz_hosts.first() {
+        let ip = h.inner_ips().into_iter().next().unwrap_or_default();
+        let found = topo.hosts_by_ip(h.cloud_id(), &ip);
+        println!(
+            "  lookup {}:{ip} -> host {} in modules {:?}",
+            h.cloud_id(),
+            found.first().map(|h| h.bk_host_id).unwrap_or_default(),
+            h.modules
+        );
+    }
 
-    let biz_id = demo_biz;
-
-    step(3, &format!("Agent status of business {biz_id} (gse)"));
-    let all_ids = handle.state().biz_host_ids(biz_id);
-    let snapshot: BTreeMap<i64, bk_sim::state::HostSnapshot> = handle
-        .state()
-        .snapshot_hosts()
-        .into_iter()
-        .filter(|h| h.bk_biz_id == biz_id)
-        .map(|h| (h.bk_host_id, h))
-        .collect();
-    let hosts: Vec<HostIp> = snapshot
-        .values()
+    step(
+        3,
+        &format!("Agent status of business {biz_id} (gse, batched)"),
+    );
+    let keys: Vec<HostKey> = biz_hosts
+        .iter()
         .filter_map(|h| {
-            let ip = h.host.get("bk_host_innerip")?.as_str()?.to_string();
-            let cloud = h
-                .host
-                .get("bk_cloud_id")
-                .and_then(|v| v.as_i64())
-                .unwrap_or(0);
-            Some(HostIp {
-                ip,
-                bk_cloud_id: cloud,
-            })
+            Some(HostKey::new(
+                h.cloud_id(),
+                h.inner_ips().into_iter().next()?,
+            ))
         })
         .collect();
-    let mut online = 0;
-    let mut offline = Vec::new();
-    for batch in hosts.chunks(500) {
-        let status = client
-            .gse()
-            .get_agent_status("0", batch.to_vec())
-            .send()
-            .await?;
-        for (key, s) in status {
-            match s.bk_agent_alive {
-                AgentAlive::Online => online += 1,
-                _ => offline.push(key),
-            }
-        }
-    }
+    let status = client.gse().agents().status(keys.clone()).await?;
+    let online: Vec<&HostKey> = status
+        .iter()
+        .filter(|(_, s)| s.is_alive())
+        .map(|(k, _)| k)
+        .collect();
+    let offline: Vec<String> = keys
+        .iter()
+        .filter(|k| !status.get(*k).is_some_and(|s| s.is_alive()))
+        .map(|k| k.to_string())
+        .collect();
     println!(
-        "  {} hosts: {online} agents online, {} offline",
-        all_ids.len(),
+        "  {} hosts: {} agents online, {} offline",
+        keys.len(),
+        online.len(),
         offline.len()
     );
     if !offline.is_empty() {
@@ -213,114 +160,84 @@ pub async fn run(opts: DemoOptions) -> DemoResult<()> {
     }
 
     step(4, "Run a script on 5 hosts and wait (jobv3)");
-    let targets: Vec<(i64, String, i64)> = first_biz_hosts
+    let targets: Vec<i64> = biz_hosts
         .iter()
-        .filter(|(id, ..)| handle.state().agent_alive(*id))
+        .filter(|h| {
+            let ip = h.inner_ips().into_iter().next().unwrap_or_default();
+            status
+                .get(&HostKey::new(h.cloud_id(), ip))
+                .is_some_and(|s| s.is_alive())
+        })
+        .map(|h| h.bk_host_id)
         .take(5)
-        .cloned()
         .collect();
-    if let Some((bad, ..)) = targets.last() {
+    if let Some(bad) = targets.last() {
         // Make one host fail, so the demo shows how failures and their logs come back.
         handle
             .state()
             .set_failing_hosts(vec![HostSelector::Id(*bad)]);
     }
     let script = "#!/bin/bash\necho \"disk usage on $(hostname)\"\ndf -h / | tail -1\n";
-    let run = client
+    let last = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let seen = last.clone();
+    let outcome = client
         .jobv3()
-        .fast_execute_script(ScopeType::Biz, biz_id.to_string())
-        .script_content_text(script)
+        .run_script(Scope::biz(biz_id), script)
+        .hosts(targets)
         .task_name("demo: disk usage")
         .account_alias("root")
-        .timeout(600)
-        .target_server(Server {
-            host_id_list: Some(targets.iter().map(|(id, ..)| *id).collect()),
-            ..Default::default()
+        .wait_options(WaitOptions {
+            initial_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(1),
+            timeout: Some(Duration::from_secs(60)),
+            ..WaitOptions::default()
         })
-        .send()
-        .await?;
-    println!("  job instance {} started", run.job_instance_id);
-    let t = Instant::now();
-    let mut last_status = None;
-    let status = loop {
-        let s = client
-            .jobv3()
-            .get_job_instance_status(ScopeType::Biz, biz_id.to_string(), run.job_instance_id)
-            .return_ip_result(true)
-            .send()
-            .await?;
-        let now = s.job_instance.as_ref().and_then(|j| j.status);
-        if now != last_status {
-            println!(
-                "  {:>5} ms  status {}",
-                t.elapsed().as_millis(),
-                now.map(|s| s.to_string()).unwrap_or_else(|| "?".into())
-            );
-            last_status = now;
-        }
-        if s.finished {
-            break s;
-        }
-        if t.elapsed() > Duration::from_secs(60) {
-            return Err("the job did not finish in 60 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    println!("  host   ip               status       exit code");
-    let mut failed = Vec::new();
-    for step in status.step_instance_list.iter().flatten() {
-        for h in step.step_ip_result_list.iter().flatten() {
-            let st = h
-                .status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "?".into());
-            println!(
-                "  {:<6} {:<16} {:<12} {}",
-                h.bk_host_id.unwrap_or_default(),
-                h.ip.as_deref().unwrap_or("-"),
-                st,
-                h.exit_code
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "-".into())
-            );
-            if h.exit_code.unwrap_or(0) != 0 || st.to_lowercase().contains("fail") {
-                if let Some(id) = h.bk_host_id {
-                    failed.push(id);
-                }
-            }
-        }
-        if !failed.is_empty() {
-            let logs = client
-                .jobv3()
-                .batch_get_job_instance_ip_log(
-                    ScopeType::Biz,
-                    biz_id.to_string(),
-                    run.job_instance_id,
-                    step.step_instance_id,
-                )
-                .host_id_list(failed.clone())
-                .send()
-                .await?;
-            for log in logs.script_task_logs.iter().flatten() {
+        .on_progress(move |p| {
+            let mut last = seen.lock().unwrap_or_else(|e| e.into_inner());
+            if *last != p.status {
                 println!(
-                    "  log of failed host {}:",
-                    log.bk_host_id.unwrap_or_default()
+                    "  {:>5} ms  job {} status {}",
+                    p.elapsed.as_millis(),
+                    p.job_instance_id,
+                    p.status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "?".into())
                 );
-                for line in log.log_content.as_deref().unwrap_or("").lines().take(6) {
-                    println!("    | {line}");
-                }
+                *last = p.status;
             }
+        })
+        .run()
+        .await?;
+    println!("  host   ip               status       exit code");
+    for h in &outcome.hosts {
+        println!(
+            "  {:<6} {:<16} {:<12} {}",
+            h.bk_host_id.unwrap_or_default(),
+            h.ip.as_deref().unwrap_or("-"),
+            h.status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "?".into()),
+            h.exit_code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+    for h in outcome.failed_hosts() {
+        println!("  log of failed host {}:", h.bk_host_id.unwrap_or_default());
+        for line in h.log.as_deref().unwrap_or("").lines().take(6) {
+            println!("    | {line}");
         }
     }
-    let outcome = match status.job_instance.and_then(|j| j.status) {
-        Some(JobStatus::Success) => "succeeded".to_string(),
-        Some(s) => format!("ended with {s}"),
-        None => "ended".to_string(),
-    };
     println!(
-        "  job {outcome} in {:.1?}; {} host(s) failed",
-        t.elapsed(),
-        failed.len()
+        "  job {} {} in {:.1?}; {} host(s) failed",
+        outcome.job_instance_id,
+        match outcome.status {
+            Some(JobStatus::Success) => "succeeded".to_string(),
+            Some(s) => format!("ended with {s}"),
+            None => "ended".to_string(),
+        },
+        outcome.elapsed,
+        outcome.failed_hosts().count()
     );
 
     step(5, "ITSM ticket: create, approve, get the callback");
@@ -363,18 +280,22 @@ pub async fn run(opts: DemoOptions) -> DemoResult<()> {
         cb["current_status"].as_str().unwrap_or("?"),
         cb["approve_result"]
     );
-    let s = client
+    let done = client
         .itsm()
-        .get_ticket_status(ticket.sn.clone())
-        .send()
+        .wait_ticket(
+            &ticket.sn,
+            &bk_sdk::itsm::wait::WaitOptions {
+                initial_delay: Duration::from_millis(200),
+                timeout: Some(Duration::from_secs(30)),
+                ..Default::default()
+            },
+        )
         .await?;
-    let terminal = matches!(
-        s.current_status,
-        TicketStatus::Finished | TicketStatus::Terminated | TicketStatus::Revoked
-    );
     println!(
-        "  ticket {} is {} (terminal: {terminal})",
-        ticket.sn, s.current_status
+        "  ticket {} is {} (terminal: {})",
+        done.sn,
+        done.status,
+        bk_sdk::itsm::wait::is_terminal(&done.status)
     );
 
     let stats = handle.stats();

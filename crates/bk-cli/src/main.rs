@@ -8,6 +8,7 @@ mod demo;
 mod output;
 mod profile;
 mod spec_cmd;
+mod workflow;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -29,6 +30,13 @@ the response's `data` (JSON, pretty on a terminal; -o yaml|table; --raw for the 
   bk jobv3 get_job_instance_list -d @request.json --length 50 -o table
 `bk <component> <api> --help` shows an API's summary, method, path and parameters.
 
+Workflow commands (tables by default, -o json|yaml for scripts):
+  bk topo sync [--watch] [--db PATH]      mirror CMDB into SQLite; show / find read it offline
+  bk topo find --ip 10.0.0.3
+  bk job run-script --biz 2 --hosts 3,22 --file check.sh --wait
+  bk agent status --biz 2 [--offline]
+  bk ticket create --service-id 1 --field title=... --wait
+
 Configuration, highest precedence first:
   1. flags: --endpoint, --app-code, --app-secret, --username, --bk-token, --api-version,
      --auth-mode
@@ -43,7 +51,8 @@ The user is one setting: the first source naming a user (access token, bk_token 
 wins. BK_LANGUAGE, BK_API_USE_TEST_ENV and BK_API_CLIENT_ENABLE_SSL_VERIFY are read from the
 environment only. Secrets are never printed.
 
-Exit codes: 0 success, 1 API or network error, 2 usage or configuration error.";
+Exit codes: 0 success, 1 API or network error (or a job or ticket that did not succeed),
+2 usage or configuration error.";
 
 /// The BlueKing command line.
 #[derive(Debug, Parser)]
@@ -176,26 +185,38 @@ fn connection_args() -> Vec<Arg> {
 
 /// The whole command tree: the fixed commands and one command per spec component.
 fn build_command() -> clap::Command {
+    fixed_command().subcommands(spec_cmd::component_commands(None))
+}
+
+/// The commands that do not come from the spec bundle: the derived ones and the workflows.
+fn fixed_command() -> clap::Command {
     Cli::command()
         .long_about(LONG_ABOUT)
-        .subcommands(spec_cmd::component_commands(None))
+        .subcommands(workflow::commands())
 }
 
 /// The command tree needed to parse `args`: the fixed commands alone skip the spec bundle,
 /// and an API call builds the API commands of its component only.
 fn command_for(args: &[std::ffi::OsString]) -> clap::Command {
-    const FIXED: &[&str] = &["demo", "sim", "check-response", "configure"];
+    const FIXED: &[&str] = &[
+        "demo",
+        "sim",
+        "check-response",
+        "configure",
+        "completions",
+        "topo",
+        "agent",
+        "ticket",
+    ];
     let first = args
         .iter()
         .skip(1)
         .map(|a| a.to_string_lossy())
         .find(|a| !a.starts_with('-'));
     match first.as_deref() {
-        Some(f) if FIXED.contains(&f) => Cli::command().long_about(LONG_ABOUT),
+        Some(f) if FIXED.contains(&f) => fixed_command(),
         Some(f) => match spec_cmd::find_component(f) {
-            Some(c) => Cli::command()
-                .long_about(LONG_ABOUT)
-                .subcommands(spec_cmd::component_commands(Some(&c.name))),
+            Some(c) => fixed_command().subcommands(spec_cmd::component_commands(Some(&c.name))),
             None => build_command(),
         },
         None => build_command(),
@@ -332,6 +353,12 @@ fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let matches = command_for(&args).get_matches_from(args);
     if let Some((name, sub)) = matches.subcommand() {
+        if workflow::COMMANDS.contains(&name) {
+            init_tracing("warn");
+            if let Some(code) = workflow::run(name, sub) {
+                return code;
+            }
+        }
         if let Some(component) = spec_cmd::find_component(name) {
             init_tracing("warn");
             return call::run(component, sub);

@@ -244,7 +244,8 @@ fn width(s: &str) -> usize {
         .sum()
 }
 
-fn render(headers: &[String], body: &[Vec<String>]) -> String {
+/// A text table: a header line, then one line per row, columns padded to their widest cell.
+pub fn render_table(headers: &[String], body: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| width(h)).collect();
     for r in body {
         for (i, c) in r.iter().enumerate() {
@@ -278,7 +279,7 @@ fn table(rows: &[Value], component: &str) -> String {
     if cols.is_empty() {
         // Rows of scalars.
         let body: Vec<Vec<String>> = rows.iter().map(|r| vec![scalar_text(r)]).collect();
-        return render(&["value".to_string()], &body);
+        return render_table(&["value".to_string()], &body);
     }
     let headers: Vec<String> = cols.iter().map(|c| c.header.clone()).collect();
     let body: Vec<Vec<String>> = rows
@@ -289,7 +290,7 @@ fn table(rows: &[Value], component: &str) -> String {
                 .collect()
         })
         .collect();
-    render(&headers, &body)
+    render_table(&headers, &body)
 }
 
 /// Key/value lines for data that is not a list.
@@ -300,7 +301,7 @@ fn key_values(v: &Value) -> String {
                 .iter()
                 .map(|(k, v)| vec![k.clone(), scalar_text(v)])
                 .collect();
-            render(&["key".to_string(), "value".to_string()], &body)
+            render_table(&["key".to_string(), "value".to_string()], &body)
         }
         other => format!("{}\n", scalar_text(other)),
     }

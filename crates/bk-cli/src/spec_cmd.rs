@@ -93,6 +93,10 @@ fn component_command(c: &'static Component, with_apis: bool) -> Command {
     if k != c.name {
         cmd = cmd.alias(k);
     }
+    if c.name == "job" {
+        // The script-run workflow sits with the JOB commands, where operators look for it.
+        cmd = cmd.subcommand(crate::workflow::job::run_script_command());
+    }
     if with_apis {
         for api in &c.apis {
             cmd = cmd.subcommand(api_command(c, api));

@@ -570,8 +570,22 @@ impl Mirror {
 
     /// Polls one resource once and applies its events.
     async fn poll(&self, resource: &'static str, pos: WatchPos) -> Result<usize, MirrorError> {
+        match self.fetch(resource, &pos).await? {
+            Some((events, next)) => self.apply(resource, &events, &next, pos).await,
+            None => Ok(0),
+        }
+    }
+
+    /// One `resource_watch` call (a long poll when nothing is new): the events to apply and
+    /// the position after them; `None` when the answer carries no cursor. Has no effect on
+    /// the mirror, so dropping it half way is harmless.
+    async fn fetch(
+        &self,
+        resource: &'static str,
+        pos: &WatchPos,
+    ) -> Result<Option<(Vec<(String, Map<String, Value>)>, WatchPos)>, MirrorError> {
         let mut req = json!({"bk_resource": resource});
-        match &pos {
+        match pos {
             WatchPos::Cursor(c) => req["bk_cursor"] = json!(c),
             WatchPos::From(t) => req["bk_start_from"] = json!(t),
         }
@@ -600,7 +614,7 @@ impl Mirror {
             .rev()
             .find_map(|e| e.get("bk_cursor").and_then(Value::as_str))
         else {
-            return Ok(0);
+            return Ok(None);
         };
         let next = WatchPos::Cursor(last.to_string());
         let evs: Vec<(String, Map<String, Value>)> = if watched {
@@ -615,7 +629,54 @@ impl Mirror {
         } else {
             Vec::new()
         };
-        self.apply(resource, &evs, &next, pos).await
+        Ok(Some((evs, next)))
+    }
+
+    /// Applies every event CMDB has right now, without waiting on quiet resources: each
+    /// resource is polled until a poll brings nothing or no answer comes within `quiet`
+    /// (CMDB answers at once when it has events and holds the request up to 20 s when it
+    /// has none). For one-shot updates (`bk topo sync`); [`Mirror::run`] is for following.
+    /// Returns the number of events applied. An expired cursor makes a full resync.
+    pub async fn catch_up_now(&self, quiet: Duration) -> Result<usize, MirrorError> {
+        let per_resource = RESOURCES.iter().map(|r| async move {
+            let mut applied = 0usize;
+            loop {
+                let pos = self
+                    .positions()
+                    .get(*r)
+                    .cloned()
+                    .unwrap_or_else(|| WatchPos::From(now_s()));
+                // Only the fetch is cut short; an answer that came is always applied whole.
+                let fetched = match tokio::time::timeout(quiet, self.fetch(r, &pos)).await {
+                    Err(_) => return Ok(applied),
+                    Ok(f) => f?,
+                };
+                let Some((events, next)) = fetched else {
+                    return Ok(applied);
+                };
+                let moved = next != pos;
+                applied += self.apply(r, &events, &next, pos).await?;
+                if events.is_empty() || !moved {
+                    return Ok(applied);
+                }
+            }
+        });
+        let results = futures::future::join_all(per_resource).await;
+        let mut applied = 0;
+        let mut expired = false;
+        for r in results {
+            match r {
+                Ok(n) => applied += n,
+                Err(MirrorError::Api(e)) if e.code() == Some(CURSOR_EXPIRED) => expired = true,
+                Err(e) => return Err(e),
+            }
+        }
+        if expired {
+            tracing::info!("cmdb mirror: watch cursor expired, full resync");
+            self.resyncs.fetch_add(1, Ordering::Relaxed);
+            self.full_sync().await?;
+        }
+        Ok(applied)
     }
 
     /// Applies a batch of one resource's events and stores it with the next position.

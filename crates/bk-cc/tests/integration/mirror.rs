@@ -286,3 +286,70 @@ async fn a_mirror_of_some_businesses_follows_hosts_in_and_out() {
     mirror.catch_up().await.expect("watch");
     assert_same(&sim, &mirror.snapshot(), Some(&mine));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catch_up_now_applies_everything_without_waiting_out_long_polls() {
+    // CMDB holds a watch request up to 20 s when nothing is new; the sim does the same here.
+    let sim = bk_sim::spawn(SimConfig {
+        state: StateConfig {
+            hosts: 1500,
+            watch_timeout: Duration::from_secs(20),
+            ..StateConfig::default()
+        },
+        ..SimConfig::default()
+    })
+    .expect("bk-sim starts");
+    let c = client(&sim);
+    let bizs = sim.handle().state().biz_ids();
+    let path = db_path("now");
+    let mirror = Mirror::open(&c, SqliteStore::open(&path).unwrap(), config())
+        .await
+        .expect("full sync");
+    let mut rng = Lcg(11);
+    // More than one watch page (200 events) for the busiest resources.
+    churn(&sim, &mut rng, 700, &bizs);
+    let t = Instant::now();
+    let applied = mirror
+        .catch_up_now(Duration::from_secs(1))
+        .await
+        .expect("catch up");
+    let took = t.elapsed();
+    assert!(applied >= 700, "{applied}");
+    assert!(
+        took < Duration::from_secs(15),
+        "quiet resources were waited out: {took:?}"
+    );
+    assert_same(&sim, &mirror.snapshot(), None);
+    // Nothing new: returns after the quiet cutoff with nothing applied.
+    assert_eq!(
+        mirror
+            .catch_up_now(Duration::from_millis(500))
+            .await
+            .unwrap(),
+        0
+    );
+    drop(mirror);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100k_host_mirror_equals_the_simulator() {
+    let sim = start(100_000);
+    let c = client(&sim);
+    let t = Instant::now();
+    let mirror = Mirror::open(
+        &c,
+        bk_cc::mirror::MemoryStore::new(),
+        MirrorConfig {
+            page_concurrency: 8,
+            ..config()
+        },
+    )
+    .await
+    .expect("full sync");
+    eprintln!("100k-host full sync (debug build): {:?}", t.elapsed());
+    assert_eq!(mirror.snapshot().host_count(), 100_000);
+    assert_same(&sim, &mirror.snapshot(), None);
+}

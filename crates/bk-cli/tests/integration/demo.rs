@@ -17,6 +17,7 @@ fn demo_runs_the_whole_story() {
         "bk demo failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(stdout.contains("synced 2000 hosts"), "{stdout}");
+    assert!(stdout.contains("lookup 0:"), "{stdout}");
     assert!(
         stdout.contains("mainline model: biz -> set -> module -> host"),
         "{stdout}"
