@@ -380,9 +380,111 @@ pub fn run_sync(target: &Target, concurrency: usize) -> Result<SyncResult, Strin
         calls,
         wall_s: wall.as_secs_f64(),
         peak_rss_kb: peak_rss_kb(),
+        watch_p50_ms: None,
+        watch_p99_ms: None,
     };
     drop(hosts);
     Ok(result)
+}
+
+/// Changes made to measure the watch latency of the mirror.
+pub const WATCH_PROBES: usize = 30;
+
+/// Full sync of the topology mirror (`bk_cc::mirror`, in memory, `concurrency` pages of
+/// hosts in flight), then the watch latency: the mirror follows `resource_watch` while
+/// `update_host` changes one host at a time; each probe is the time from the change being
+/// answered to the mirror's snapshot showing it.
+pub fn run_mirror_sync(target: &Target, concurrency: usize) -> Result<SyncResult, String> {
+    use bk_sdk::cc::mirror::{MemoryStore, Mirror, MirrorConfig};
+    let rt = runtime()?;
+    let client = {
+        let _g = rt.enter();
+        target.sdk_client(&target.url)?
+    };
+    rt.block_on(async {
+        let started = Instant::now();
+        let mirror = Mirror::open(
+            &client,
+            MemoryStore::new(),
+            MirrorConfig {
+                page_concurrency: concurrency,
+                ..MirrorConfig::default()
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let wall = started.elapsed();
+        let peak = peak_rss_kb();
+        let topo = mirror.snapshot();
+        let hosts = topo.host_count() as u64;
+        let calls = client_calls_estimate(&topo);
+        let probe_ids: Vec<i64> = topo
+            .hosts()
+            .step_by((topo.host_count() / WATCH_PROBES).max(1))
+            .take(WATCH_PROBES)
+            .map(|h| h.bk_host_id)
+            .collect();
+        drop(topo);
+        let mirror = Arc::new(mirror);
+        let watcher = mirror.clone();
+        let task = tokio::spawn(async move { watcher.run().await });
+        // Let the first long polls reach the simulator.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut lat = Vec::with_capacity(probe_ids.len());
+        for (i, id) in probe_ids.iter().enumerate() {
+            let mark = format!("bench-watch-{i}");
+            client
+                .cc()
+                .update_host(id.to_string())
+                .data(bk_sdk::cc::HostAttributeUpdate {
+                    bk_comment: Some(mark.clone()),
+                    ..Default::default()
+                })
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let t = Instant::now();
+            loop {
+                let seen = mirror
+                    .snapshot()
+                    .host(*id)
+                    .is_some_and(|h| h.attr_str("bk_comment") == Some(mark.as_str()));
+                if seen {
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    break;
+                }
+                if t.elapsed() > Duration::from_secs(30) {
+                    task.abort();
+                    return Err(format!("host {id}: change not seen by the mirror in 30 s"));
+                }
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+        }
+        task.abort();
+        lat.sort_by(f64::total_cmp);
+        let pct = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize];
+        Ok(SyncResult {
+            client: "mirror".into(),
+            concurrency,
+            hosts,
+            calls,
+            wall_s: wall.as_secs_f64(),
+            peak_rss_kb: peak,
+            watch_p50_ms: (!lat.is_empty()).then(|| pct(0.5)),
+            watch_p99_ms: (!lat.is_empty()).then(|| pct(0.99)),
+        })
+    })
+}
+
+/// Calls of a mirror's full sync: mainline, businesses, per business its topology, idle
+/// set and host pages.
+fn client_calls_estimate(topo: &bk_sdk::cc::mirror::Topology) -> u64 {
+    let mut calls = 2u64;
+    for b in topo.bizs() {
+        let hosts = topo.hosts_in_biz(b.bk_biz_id).len() as u64;
+        calls += 2 + hosts.div_ceil(PAGE_SIZE as u64).max(1);
+    }
+    calls
 }
 
 /// Serves bk-sim on loopback with `hosts` hosts; prints `url=`, `app_code=`, `app_secret=`,

@@ -100,6 +100,9 @@ enum Cmd {
     Sync {
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
+        /// Sync with the topology mirror and measure its watch latency.
+        #[arg(long)]
+        mirror: bool,
     },
 }
 
@@ -160,9 +163,16 @@ fn main() -> ExitCode {
             };
             print_json(&drive::run_load(&target, &args)?)
         })(),
-        Some(Cmd::Sync { concurrency }) => (|| {
+        Some(Cmd::Sync {
+            concurrency,
+            mirror,
+        }) => (|| {
             let target = Target::from_env()?;
-            print_json(&drive::run_sync(&target, concurrency)?)
+            if mirror {
+                print_json(&drive::run_mirror_sync(&target, concurrency)?)
+            } else {
+                print_json(&drive::run_sync(&target, concurrency)?)
+            }
         })(),
         Some(Cmd::Chart { results, svg }) => (|| {
             let text = std::fs::read_to_string(&results)

@@ -244,12 +244,21 @@ fn measure(
     }
 
     for run in 0..settings.runs {
-        let variants: [(&str, usize); 3] = [("sdk", 1), ("sdk", SYNC_CONCURRENCY), ("bkapi", 1)];
+        let variants: [(&str, usize); 5] = [
+            ("sdk", 1),
+            ("sdk", SYNC_CONCURRENCY),
+            ("bkapi", 1),
+            ("mirror", 1),
+            ("mirror", SYNC_CONCURRENCY),
+        ];
         for i in 0..variants.len() {
             let (client, c) = variants[(i + run) % variants.len()];
-            let mut cmd = if client == "sdk" {
+            let mut cmd = if client == "sdk" || client == "mirror" {
                 let mut cmd = Command::new(me);
                 cmd.args(["sync", "--concurrency", &c.to_string()]);
+                if client == "mirror" {
+                    cmd.arg("--mirror");
+                }
                 cmd
             } else {
                 let mut cmd = Command::new(python);

@@ -16,6 +16,7 @@ pub fn client_name(client: &str) -> &'static str {
         "sdk" => "blueking-rs SDK",
         "bkapi" => "bkapi-client-core (Python)",
         "classic" => "classic requests client (Python)",
+        "mirror" => "blueking-rs topology mirror",
         _ => "?",
     }
 }
@@ -317,6 +318,12 @@ pub fn markdown(settings: &Settings, res: &Results, svg: &Path) -> String {
             format!("{SYNC_CONCURRENCY} pages in flight"),
         ),
         ("bkapi", 1, "sequential".to_string()),
+        ("mirror", 1, "sequential".to_string()),
+        (
+            "mirror",
+            SYNC_CONCURRENCY,
+            format!("{SYNC_CONCURRENCY} pages in flight"),
+        ),
     ];
     for (client, c, paging) in &variants {
         let rs: Vec<&crate::SyncResult> = res
@@ -348,7 +355,9 @@ pub fn markdown(settings: &Settings, res: &Results, svg: &Path) -> String {
     let _ = writeln!(
         s,
         "Python wall time / SDK wall time, pair by pair: {} against the sequential SDK, {} \
-         against the concurrent SDK.\n",
+         against the concurrent SDK. The topology mirror rows are `bk_cc::mirror` doing its \
+         full sync (mainline model, each business's instance topology and idle set, then the \
+         hosts with their placement) into its in-memory model.\n",
         times(sync_ratio(res, "bkapi/1", "sdk/1")),
         times(sync_ratio(
             res,
@@ -356,6 +365,26 @@ pub fn markdown(settings: &Settings, res: &Results, svg: &Path) -> String {
             &sync_key("sdk", SYNC_CONCURRENCY)
         )),
     );
+
+    let probes: Vec<(f64, f64)> = res
+        .sync
+        .iter()
+        .filter_map(|(_, r)| Some((r.watch_p50_ms?, r.watch_p99_ms?)))
+        .collect();
+    if !probes.is_empty() {
+        let _ = writeln!(s, "### Watch latency of the mirror\n");
+        let _ = writeln!(
+            s,
+            "After each mirror sync the mirror follows `resource_watch` while `update_host` \
+             changes one host at a time ({} probes a run); a probe is the time from the \
+             change being answered to the mirror's snapshot showing it. Medians over {} runs: \
+             p50 {:.1} ms, p99 {:.1} ms.\n",
+            crate::drive::WATCH_PROBES,
+            probes.len(),
+            median(&probes.iter().map(|p| p.0).collect::<Vec<_>>()),
+            median(&probes.iter().map(|p| p.1).collect::<Vec<_>>()),
+        );
+    }
 
     let _ = writeln!(s, "## Generation and build\n");
     if res.gen_s.is_empty() && res.bk_cc_build_s.is_empty() && res.bk_binary_bytes.is_none() {

@@ -557,13 +557,47 @@ impl Mirror {
         }
     }
 
-    /// Watches forever; failed rounds are logged and retried after
-    /// [`MirrorConfig::retry_delay`].
+    /// Watches forever. Each resource is followed by its own chain of long polls, so a
+    /// change is applied as soon as CMDB reports it, whatever the other resources do (a
+    /// [`Mirror::watch_once`] round waits for its slowest, quiet resource: up to 20 s).
+    /// Failed polls are logged and retried after [`MirrorConfig::retry_delay`]; an expired
+    /// cursor makes one full resync, after which every resource resumes from its new point.
     pub async fn run(&self) {
+        let followers = RESOURCES.iter().map(|r| self.follow(r));
+        futures::future::join_all(followers).await;
+    }
+
+    /// Follows one resource forever (see [`Mirror::run`]).
+    async fn follow(&self, resource: &'static str) {
         loop {
-            if let Err(e) = self.watch_once().await {
-                tracing::warn!(error = %e, "cmdb mirror: watch round failed");
-                tokio::time::sleep(self.cfg.retry_delay).await;
+            let pos = self
+                .positions()
+                .get(resource)
+                .cloned()
+                .unwrap_or_else(|| WatchPos::From(now_s()));
+            match self.poll(resource, pos.clone()).await {
+                Ok(0) if self.positions().get(resource) == Some(&pos) => {
+                    // An answer without a cursor: do not spin on a server that does not
+                    // hold the request.
+                    tokio::time::sleep(self.cfg.retry_delay.min(Duration::from_secs(1))).await;
+                }
+                Ok(_) => {}
+                Err(MirrorError::Api(e)) if e.code() == Some(CURSOR_EXPIRED) => {
+                    // Another resource may have hit the expiry first and resynced already:
+                    // then this one's position has moved and it just goes on from there.
+                    if self.positions().get(resource) == Some(&pos) {
+                        tracing::info!(resource, "cmdb mirror: watch cursor expired, full resync");
+                        self.resyncs.fetch_add(1, Ordering::Relaxed);
+                        if let Err(e) = self.full_sync().await {
+                            tracing::warn!(error = %e, "cmdb mirror: resync failed");
+                            tokio::time::sleep(self.cfg.retry_delay).await;
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(resource, error = %e, "cmdb mirror: watch poll failed");
+                    tokio::time::sleep(self.cfg.retry_delay).await;
+                }
             }
         }
     }

@@ -353,3 +353,53 @@ async fn a_100k_host_mirror_equals_the_simulator() {
     assert_eq!(mirror.snapshot().host_count(), 100_000);
     assert_same(&sim, &mirror.snapshot(), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_mirror_sees_each_change_without_waiting_for_quiet_resources() {
+    // Quiet resources hold their long polls for 20 s, as CMDB does.
+    let sim = bk_sim::spawn(SimConfig {
+        state: StateConfig {
+            hosts: 300,
+            watch_timeout: Duration::from_secs(20),
+            ..StateConfig::default()
+        },
+        ..SimConfig::default()
+    })
+    .expect("bk-sim starts");
+    let c = client(&sim);
+    let mirror = std::sync::Arc::new(
+        Mirror::open(&c, bk_cc::mirror::MemoryStore::new(), config())
+            .await
+            .expect("full sync"),
+    );
+    let watcher = mirror.clone();
+    let task = tokio::spawn(async move { watcher.run().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ids: Vec<i64> = mirror
+        .snapshot()
+        .hosts()
+        .take(3)
+        .map(|h| h.bk_host_id)
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let mark = format!("seen-{i}");
+        sim.handle()
+            .state()
+            .update_host_field(*id, "bk_comment", json!(mark))
+            .unwrap();
+        let t = Instant::now();
+        while mirror
+            .snapshot()
+            .host(*id)
+            .and_then(|h| h.attr_str("bk_comment").map(str::to_string))
+            != Some(mark.clone())
+        {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "change {i} not applied within 5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    task.abort();
+}
