@@ -1,8 +1,10 @@
 //! Settings: the profile file, the environment and the connection flags, merged in the order
 //! flags > environment > profile > defaults; and `bk configure`, which writes profiles.
 //!
-//! The profile file is TOML at `$BK_CONFIG_FILE`, else `$XDG_CONFIG_HOME/blueking/config.toml`,
-//! else `~/.config/blueking/config.toml`:
+//! The profile file's format, location and loading live in the runtime
+//! ([`bk_runtime::profile`]): scripts using `ClientBuilder::from_default_sources` read the
+//! same profiles as `bk`. The file is TOML at `$BK_CONFIG_FILE`, else
+//! `$XDG_CONFIG_HOME/blueking/config.toml`, else `~/.config/blueking/config.toml`:
 //!
 //! ```toml
 //! default_profile = "prod"   # optional; else "default"
@@ -16,102 +18,20 @@
 //! auth_mode = "header"      # header (default), params or signature
 //! ```
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use bk_runtime::{ApiVersion, AuthMode, ClientBuilder, UserAuth};
+pub use bk_runtime::profile::Profile;
+use bk_runtime::profile::{config_path, ProfileFile, ENV_PROFILE};
+use bk_runtime::{ClientBuilder, ErrorKind};
 use clap::{Arg, ArgMatches};
-use serde::{Deserialize, Serialize};
 
-/// The profile file.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ConfigFile {
-    /// The profile used when neither `--profile` nor `BK_PROFILE` names one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_profile: Option<String>,
-    /// The profiles by name.
-    #[serde(default)]
-    pub profiles: BTreeMap<String, Profile>,
-}
-
-/// One profile. Every key is optional.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Profile {
-    /// ESB base URL (`BK_COMPONENT_API_URL`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
-    /// App code (`BK_APP_CODE`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_code: Option<String>,
-    /// App secret (`BK_APP_SECRET`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_secret: Option<String>,
-    /// User name (`BK_USERNAME`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    /// Login ticket (`BK_TOKEN`); wins over `username`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bk_token: Option<String>,
-    /// `v2` or `v1` (`DEFAULT_BK_API_VER`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-    /// `header`, `params` or `signature` (`BK_API_AUTH_MODE`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_mode: Option<String>,
-}
-
-/// The path of the profile file.
-pub fn config_path() -> Option<PathBuf> {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    if let Some(p) = env("BK_CONFIG_FILE") {
-        return Some(PathBuf::from(p));
+/// The message of a runtime error, without the "invalid configuration" prefix.
+fn message(e: bk_runtime::Error) -> String {
+    match e.kind() {
+        ErrorKind::Config { message } => message.clone(),
+        _ => e.to_string(),
     }
-    if let Some(x) = env("XDG_CONFIG_HOME") {
-        return Some(PathBuf::from(x).join("blueking").join("config.toml"));
-    }
-    let home = env("HOME").or_else(|| env("USERPROFILE"))?;
-    Some(
-        PathBuf::from(home)
-            .join(".config")
-            .join("blueking")
-            .join("config.toml"),
-    )
-}
-
-/// Reads the profile file; a missing file is an empty one.
-pub fn load(path: &Path) -> Result<ConfigFile, String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-    }
-}
-
-fn save(path: &Path, file: &ConfigFile) -> Result<(), String> {
-    let text = toml::to_string(file).map_err(|e| format!("cannot write the profile file: {e}"))?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // The file holds secrets: owner only, also when it existed with wider rights.
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-    }
-    f.write_all(text.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// The connection flags shared by every API command (global below each component).
@@ -206,15 +126,10 @@ impl Flags {
                 bk_token: get("bk_token"),
                 api_version: get("api_version"),
                 auth_mode: get("auth_mode"),
+                ..Profile::default()
             },
         }
     }
-}
-
-/// One layer of settings (flags, environment or profile).
-struct Layer {
-    values: Profile,
-    access_token: Option<String>,
 }
 
 fn env_var(names: &[&str]) -> Option<String> {
@@ -226,160 +141,21 @@ fn env_var(names: &[&str]) -> Option<String> {
     })
 }
 
-fn env_layer() -> Layer {
-    Layer {
-        values: Profile {
-            endpoint: env_var(&["BK_COMPONENT_API_URL"]),
-            app_code: env_var(&["BK_APP_CODE", "BKPAAS_APP_ID", "APP_CODE"]),
-            app_secret: env_var(&["BK_APP_SECRET", "BKPAAS_APP_SECRET", "SECRET_KEY"]),
-            username: env_var(&["BK_USERNAME"]),
-            bk_token: env_var(&["BK_TOKEN"]),
-            api_version: env_var(&["DEFAULT_BK_API_VER"]),
-            auth_mode: env_var(&["BK_API_AUTH_MODE"]),
-        },
-        access_token: env_var(&["BK_ACCESS_TOKEN"]),
-    }
-}
-
-/// The profile named by `--profile`, `BK_PROFILE`, the file's `default_profile` or `default`.
-/// Naming a profile that does not exist is an error; a missing `default` is not.
-fn profile_layer(flag: Option<&str>) -> Result<Profile, String> {
-    let explicit = flag
-        .map(str::to_string)
-        .or_else(|| env_var(&["BK_PROFILE"]));
-    let Some(path) = config_path() else {
-        return match explicit {
-            Some(p) => Err(format!(
-                "profile {p:?} requested but no config file location (set BK_CONFIG_FILE or HOME)"
-            )),
-            None => Ok(Profile::default()),
-        };
-    };
-    let file = load(&path)?;
-    let (name, must_exist) = match explicit {
-        Some(n) => (n, true),
-        None => match &file.default_profile {
-            Some(n) => (n.clone(), true),
-            None => ("default".to_string(), false),
-        },
-    };
-    match file.profiles.get(&name) {
-        Some(p) => Ok(p.clone()),
-        None if must_exist => Err(format!(
-            "no profile {name:?} in {} (create it with `bk configure --profile {name}`)",
-            path.display()
-        )),
-        None => Ok(Profile::default()),
-    }
-}
-
-/// A client builder from flags > environment > profile > defaults. Errors are usage or
-/// configuration errors (exit 2).
+/// A client builder from flags > environment > profile > defaults: the runtime's profile and
+/// environment layers ([`ClientBuilder::from_sources`]), then the flags. Errors are usage or
+/// configuration errors (exit 2); missing settings are reported when the client is built.
 pub fn client_builder(flags: &Flags) -> Result<ClientBuilder, String> {
-    let layers = [
-        Layer {
-            values: flags.values.clone(),
-            access_token: None,
-        },
-        env_layer(),
-        Layer {
-            values: profile_layer(flags.profile.as_deref())?,
-            access_token: None,
-        },
-    ];
-    let pick = |f: fn(&Profile) -> &Option<String>| {
-        layers
-            .iter()
-            .find_map(|l| f(&l.values).clone().filter(|v| !v.trim().is_empty()))
-    };
-    let endpoint = pick(|p| &p.endpoint)
-        .ok_or("no endpoint: pass --endpoint, set BK_COMPONENT_API_URL or run `bk configure`")?;
-    // The user is one setting: the first layer that names any user wins, and inside a layer
-    // an access token beats a bk_token, which beats a user name.
-    let user = layers
-        .iter()
-        .find_map(|l| {
-            if let Some(t) = l.access_token.clone() {
-                Some(UserAuth::AccessToken(t.into()))
-            } else if let Some(t) = l.values.bk_token.clone().filter(|t| !t.is_empty()) {
-                Some(UserAuth::BkToken(t.into()))
-            } else {
-                l.values
-                    .username
-                    .clone()
-                    .filter(|u| !u.is_empty())
-                    .map(UserAuth::BkUsername)
+    let b = ClientBuilder::from_sources(flags.profile.as_deref(), |k| std::env::var(k).ok())
+        .map_err(|e| {
+            let m = message(e);
+            match &flags.profile {
+                Some(p) if m.starts_with("no profile") => {
+                    format!("{m}; create it with `bk configure --profile {p}`")
+                }
+                _ => m,
             }
-        })
-        .unwrap_or(UserAuth::None);
-    let access = matches!(user, UserAuth::AccessToken(_));
-    let app_code = pick(|p| &p.app_code);
-    let app_secret = pick(|p| &p.app_secret);
-    if !access && app_code.is_none() {
-        return Err("no app code: pass --app-code, set BK_APP_CODE or run `bk configure`".into());
-    }
-    if !access && app_secret.is_none() {
-        return Err(
-            "no app secret: set BK_APP_SECRET, pass --app-secret or run `bk configure`".into(),
-        );
-    }
-    let mut b = ClientBuilder::new().endpoint(endpoint).user(user);
-    if let Some(c) = app_code {
-        b = b.app_code(c);
-    }
-    if let Some(s) = app_secret {
-        b = b.app_secret(s);
-    }
-    if let Some(v) = pick(|p| &p.api_version) {
-        b = b.api_version(parse_api_version(&v)?);
-    }
-    if let Some(v) = pick(|p| &p.auth_mode) {
-        b = b.auth_mode(parse_auth_mode(&v)?);
-    }
-    if let Some(l) = env_var(&["BK_LANGUAGE"]) {
-        b = b.language(l);
-    }
-    if let Some(v) = env_var(&["BK_API_USE_TEST_ENV"]) {
-        b = b.use_test_env(parse_bool("BK_API_USE_TEST_ENV", &v)?);
-    }
-    if let Some(v) = env_var(&["BK_API_CLIENT_ENABLE_SSL_VERIFY"]) {
-        b = b.danger_accept_invalid_certs(!parse_bool("BK_API_CLIENT_ENABLE_SSL_VERIFY", &v)?);
-    }
-    Ok(b)
-}
-
-fn parse_bool(var: &str, v: &str) -> Result<bool, String> {
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(format!(
-            "{var} has invalid value {v:?}: expected true or false"
-        )),
-    }
-}
-
-fn parse_api_version(v: &str) -> Result<ApiVersion, String> {
-    match v
-        .trim()
-        .trim_start_matches('/')
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "v2" => Ok(ApiVersion::V2),
-        "v1" => Ok(ApiVersion::V1),
-        _ => Err(format!("invalid API version {v:?}: expected v2 or v1")),
-    }
-}
-
-fn parse_auth_mode(v: &str) -> Result<AuthMode, String> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "header" => Ok(AuthMode::Header),
-        "params" => Ok(AuthMode::Params),
-        "signature" => Ok(AuthMode::Signature),
-        _ => Err(format!(
-            "invalid auth mode {v:?}: expected header, params or signature"
-        )),
-    }
+        })?;
+    flags.values.apply(b).map_err(message)
 }
 
 /// What `bk configure` was asked.
@@ -462,11 +238,11 @@ fn ask(prompt: &str, secret: bool) -> Result<Option<String>, String> {
 /// the current value, `-` clears it) and writes the profile. Errors are exit 2.
 pub fn configure(req: &ConfigureRequest, out: &mut impl Write) -> Result<(), String> {
     let path = config_path().ok_or("no config file location: set BK_CONFIG_FILE or HOME")?;
-    let mut file = load(&path)?;
+    let mut file = ProfileFile::load(&path).map_err(message)?;
     let name = req
         .profile
         .clone()
-        .or_else(|| env_var(&["BK_PROFILE"]))
+        .or_else(|| env_var(&[ENV_PROFILE]))
         .unwrap_or_else(|| "default".into());
     if req.show {
         let p = file
@@ -507,12 +283,7 @@ pub fn configure(req: &ConfigureRequest, out: &mut impl Write) -> Result<(), Str
             *current = Some(answer.to_string());
         }
     }
-    if let Some(v) = &profile.api_version {
-        parse_api_version(v)?;
-    }
-    if let Some(v) = &profile.auth_mode {
-        parse_auth_mode(v)?;
-    }
+    profile.check().map_err(message)?;
     if let Some(e) = &profile.endpoint {
         if !(e.starts_with("http://") || e.starts_with("https://")) {
             return Err(format!(
@@ -521,7 +292,7 @@ pub fn configure(req: &ConfigureRequest, out: &mut impl Write) -> Result<(), Str
         }
     }
     file.profiles.insert(name.clone(), profile);
-    save(&path, &file)?;
+    file.save(&path).map_err(message)?;
     eprintln!("Saved profile {name:?} to {}", path.display());
     Ok(())
 }
@@ -532,7 +303,7 @@ mod tests {
 
     #[test]
     fn profile_file_round_trips_and_show_masks_secrets() {
-        let mut file = ConfigFile::default();
+        let mut file = ProfileFile::default();
         file.profiles.insert(
             "default".into(),
             Profile {
@@ -542,8 +313,8 @@ mod tests {
                 ..Profile::default()
             },
         );
-        let text = toml::to_string(&file).unwrap();
-        let back: ConfigFile = toml::from_str(&text).unwrap();
+        let text = file.to_toml().unwrap();
+        let back = ProfileFile::parse(&text, Path::new("c.toml")).unwrap();
         assert_eq!(back.profiles["default"], file.profiles["default"]);
         let mut out = Vec::new();
         show(
@@ -559,10 +330,16 @@ mod tests {
     }
 
     #[test]
-    fn versions_and_modes() {
-        assert_eq!(parse_api_version("/v1").unwrap(), ApiVersion::V1);
-        assert!(parse_api_version("v3").is_err());
-        assert_eq!(parse_auth_mode("Signature").unwrap(), AuthMode::Signature);
-        assert!(parse_auth_mode("x").is_err());
+    fn bad_values_are_refused() {
+        let p = Profile {
+            api_version: Some("v3".into()),
+            ..Profile::default()
+        };
+        assert!(p.check().is_err());
+        let p = Profile {
+            auth_mode: Some("Signature".into()),
+            ..Profile::default()
+        };
+        assert!(p.check().is_ok());
     }
 }

@@ -58,8 +58,9 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
-    /// Computes the plan for `config`.
-    pub(crate) fn new(config: &Config) -> Result<Self, Error> {
+    /// Computes the plan for `config` with the user credentials `user`, in `mode`
+    /// (the client's mode for ESB calls, [`AuthMode::Header`] for the API gateway).
+    pub(crate) fn new(config: &Config, who: &UserAuth, mode: AuthMode) -> Result<Self, Error> {
         let app = || {
             vec![Param {
                 key: "bk_app_code",
@@ -68,7 +69,7 @@ impl Auth {
             }]
         };
         let user = || -> Option<Param> {
-            match &config.user {
+            match who {
                 UserAuth::BkToken(t) => Some(Param {
                     key: "bk_token",
                     value: t.clone(),
@@ -83,7 +84,7 @@ impl Auth {
             }
         };
 
-        if let UserAuth::AccessToken(token) = &config.user {
+        if let UserAuth::AccessToken(token) = who {
             let mut obj = Map::new();
             obj.insert("access_token".into(), token.expose().into());
             return Ok(Auth {
@@ -92,7 +93,7 @@ impl Auth {
                 signing_secret: None,
             });
         }
-        Ok(match config.auth_mode {
+        Ok(match mode {
             AuthMode::Params => {
                 let mut params = app();
                 params.push(Param {

@@ -11,15 +11,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::HeaderMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use tracing::field::Empty;
 use tracing::Instrument as _;
 
-use crate::auth::Auth;
 use crate::config::{ClientBuilder, Config};
+use crate::credentials::{self, AuthState, CredentialProvider, Creds};
 use crate::envelope::{self, RawResponse};
 use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::hooks::{AttemptInfo, Hooks, ResponseInfo};
@@ -47,6 +46,9 @@ pub struct CallOptions {
     /// Operation timeout of this call: every attempt and wait included
     /// (default: the client's [`Config::operation_timeout`]).
     pub timeout: Option<Duration>,
+    /// Skip the client's response [`Cache`](crate::cache::Cache) for this call: always
+    /// send, and let the fresh answer replace the cached one (default `false`).
+    pub no_cache: bool,
 }
 
 impl CallOptions {
@@ -66,12 +68,20 @@ impl CallOptions {
         self.timeout = Some(timeout);
         self
     }
+
+    /// Bypasses the response cache: the call is always sent and its fresh answer replaces
+    /// the cached one (see [`crate::cache`]).
+    pub fn no_cache(mut self) -> Self {
+        self.no_cache = true;
+        self
+    }
 }
 
 /// Default options, for [`Client::send`].
 static NO_OPTIONS: CallOptions = CallOptions {
     retry: None,
     timeout: None,
+    no_cache: false,
 };
 
 /// Longest serde message kept in a decode error, in characters.
@@ -93,8 +103,8 @@ pub struct Client {
 
 struct Inner {
     config: Config,
-    auth: Auth,
-    headers: HeaderMap,
+    /// The user credentials in force (renewed by a credential provider, if any).
+    creds: Creds,
     http: reqwest::Client,
     bucket: TokenBucket,
     hooks: Hooks,
@@ -125,15 +135,14 @@ impl Client {
         config: Config,
         bucket: TokenBucket,
         hooks: Hooks,
+        provider: Option<Arc<dyn CredentialProvider>>,
     ) -> Result<Client, Error> {
-        let auth = Auth::new(&config)?;
-        let headers = request::base_headers(&config, &auth)?;
+        let creds = Creds::new(&config, provider)?;
         let http = transport::http_client(&config)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 config,
-                auth,
-                headers,
+                creds,
                 http,
                 bucket,
                 hooks,
@@ -182,6 +191,25 @@ impl Client {
         T: DeserializeOwned,
     {
         let params = serde_json::to_value(req).map_err(|e| serialize_error(meta, e))?;
+        // Cached per user in force; not before a credential provider has named one.
+        let user = self.user();
+        let known = !(self.inner.creds.has_provider() && user == crate::UserAuth::None);
+        let plan = known
+            .then(|| crate::cache::plan(&self.inner.config, &user, meta, &params, opts))
+            .flatten();
+        if let Some(plan) = plan {
+            let (client, call_opts) = (self.clone(), opts.clone());
+            let raw = plan
+                .fetch(async move {
+                    let target = Target::from_meta(meta);
+                    client.execute(target, params, &call_opts, true).await
+                })
+                .await?;
+            return envelope::decode_data::<T>(&raw.data).map_err(|f| {
+                plan.forget();
+                self.decode_error(meta.component, meta.name, &raw, f)
+            });
+        }
         let raw = self
             .execute(Target::from_meta(meta), params, opts, true)
             .await?;
@@ -204,6 +232,25 @@ impl Client {
     ) -> Result<RawResponse, Error> {
         self.execute(Target::from_meta(meta), params, &NO_OPTIONS, false)
             .await
+    }
+
+    /// The user credentials in force: the builder's, or the last ones a
+    /// [`CredentialProvider`] supplied (`UserAuth::None` before the provider's first answer).
+    pub fn user(&self) -> crate::UserAuth {
+        self.inner.creds.current().user.clone()
+    }
+
+    /// Sends to an explicit target (the API gateway) and decodes `data` into `T`.
+    pub(crate) async fn send_target<T: DeserializeOwned>(
+        &self,
+        target: Target<'_>,
+        params: Value,
+        opts: &CallOptions,
+    ) -> Result<T, Error> {
+        let (component, api) = (target.component, target.api);
+        let raw = self.execute(target, params, opts, true).await?;
+        envelope::decode_data::<T>(&raw.data)
+            .map_err(|f| self.decode_error(component, api, &raw, f))
     }
 
     /// Untyped escape hatch: `POST /api/c/compapi{ver}/{component}/{api}/`
@@ -306,15 +353,22 @@ impl Client {
         let mut info = AttemptInfo {
             component: target.component,
             api: target.api,
+            gateway: target.gateway_base.is_some(),
             method: target.method,
             idempotent: target.idempotent,
             attempt: 0,
             backoff: Duration::ZERO,
+            elapsed: Duration::ZERO,
+            request_body_bytes: 0,
         };
         // Tokens taken for the retry in flight, given back if it succeeds.
         let mut held = 0;
+        // Whether this call already renewed its credentials (at most once per call).
+        let mut refreshed = false;
         loop {
             info.attempt += 1;
+            info.elapsed = Duration::ZERO;
+            info.request_body_bytes = 0;
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 return (
@@ -322,6 +376,17 @@ impl Client {
                     info.attempt - 1,
                 );
             }
+            let state = match tokio::time::timeout(remaining, inner.creds.ready(config)).await {
+                Ok(Ok(state)) => state,
+                Ok(Err(e)) => return (Err(e), info.attempt - 1),
+                Err(_) => {
+                    return (
+                        Err(Error::timeout(TimeoutKind::Operation, budget)),
+                        info.attempt - 1,
+                    )
+                }
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
             let limit = if remaining < config.request_timeout {
                 AttemptLimit {
                     duration: remaining,
@@ -346,11 +411,13 @@ impl Client {
                 duration_ms = Empty,
             );
             let started = Instant::now();
-            let outcome = self
-                .exchange(target, params.clone(), limit)
+            let (outcome, sizes) = self
+                .exchange(target, &state, params.clone(), limit)
                 .instrument(span.clone())
                 .await;
             let took = started.elapsed();
+            info.elapsed = took;
+            info.request_body_bytes = sizes.request;
             span.record("duration_ms", took.as_millis() as u64);
             let (raw, err) = match outcome {
                 Ok(raw) => {
@@ -367,6 +434,7 @@ impl Client {
                             code: raw.code,
                             request_id: raw.request_id.as_deref(),
                             duration: took,
+                            body_bytes: sizes.response,
                         },
                     );
                     match raw.api_error() {
@@ -387,7 +455,53 @@ impl Client {
                 }
             };
             let err = err.with_target(target.component, target.api);
-            let delay = self.retry_delay(target, &policy, &info, &err, deadline);
+
+            // Rejected user credentials: renew them once and repeat the call at once.
+            // This is safe even for non-idempotent APIs: the ESB and the API gateway
+            // check credentials before forwarding a call, so a rejected call never ran.
+            // It does not count against the retry policy.
+            if !refreshed && inner.creds.has_provider() && credentials::is_user_auth_failure(&err) {
+                refreshed = true;
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                let renewed = match tokio::time::timeout(
+                    remaining,
+                    inner.creds.refresh(config, &state),
+                )
+                .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(Error::timeout(TimeoutKind::Operation, budget)),
+                };
+                match renewed {
+                    Ok(_) => {
+                        inner.hooks.on_error(&info, &err, true);
+                        tracing::debug!(
+                            attempt = info.attempt,
+                            error = %err,
+                            "user credentials renewed: repeating the call"
+                        );
+                        info.backoff = Duration::ZERO;
+                        continue;
+                    }
+                    Err(refresh_error) => {
+                        inner.hooks.on_error(&info, &err, false);
+                        tracing::debug!(
+                            error = %err,
+                            refresh_error = %refresh_error,
+                            "user credentials rejected and the credential provider could not renew them"
+                        );
+                        let err = err.with_source(refresh_error);
+                        return match raw {
+                            Some(raw) if !check => (Ok(raw), info.attempt),
+                            _ => (Err(err), info.attempt),
+                        };
+                    }
+                }
+            }
+
+            // The credential repeat is not one of the policy's attempts.
+            let counted = info.attempt - u32::from(refreshed);
+            let delay = self.retry_delay(target, &policy, counted, &err, deadline);
             inner.hooks.on_error(&info, &err, delay.is_some());
             let Some((delay, cost)) = delay else {
                 return match raw {
@@ -412,11 +526,11 @@ impl Client {
         &self,
         target: &Target<'_>,
         policy: &RetryPolicy,
-        info: &AttemptInfo<'_>,
+        attempt: u32,
         err: &Error,
         deadline: Instant,
     ) -> Option<(Duration, u32)> {
-        if info.attempt >= policy.get_max_attempts() {
+        if attempt >= policy.get_max_attempts() {
             return None;
         }
         let verdict = retry::classify(err);
@@ -427,7 +541,7 @@ impl Client {
         if hint.is_some_and(|h| h > policy.get_max_server_wait()) {
             return None;
         }
-        let delay = policy.backoff().delay(info.attempt, hint);
+        let delay = policy.backoff().delay(attempt, hint);
         if Instant::now() + delay >= deadline {
             return None;
         }
@@ -452,11 +566,17 @@ impl Client {
     async fn exchange(
         &self,
         target: &Target<'_>,
+        state: &AuthState,
         params: Value,
         limit: AttemptLimit,
-    ) -> Result<RawResponse, Error> {
+    ) -> (Result<RawResponse, Error>, Sizes) {
         let inner = &*self.inner;
-        let req = request::build(&inner.config, &inner.auth, &inner.headers, target, params)?;
+        let mut sizes = Sizes::default();
+        let req = match request::build(&inner.config, state, target, params) {
+            Ok(req) => req,
+            Err(e) => return (Err(e), sizes),
+        };
+        sizes.request = req.body.as_ref().map_or(0, |b| b.len() as u64);
         if tracing::enabled!(tracing::Level::DEBUG) {
             let body = req.body_json.as_ref().map(|b| {
                 let mut b = b.clone();
@@ -469,9 +589,14 @@ impl Client {
                 "sending request"
             );
         }
-        let secrets = inner.config.secret_values();
+        let owned = inner.creds.secret_values(&inner.config, state);
+        let secrets: Vec<&str> = owned.iter().map(|s| s.expose()).collect();
+        let plain_json = target.gateway_base.is_some();
         let outcome = match transport::send(&inner.http, &inner.config, &req, limit).await {
-            Ok(resp) => envelope::parse(&resp, &secrets),
+            Ok(resp) => {
+                sizes.response = resp.body.len() as u64;
+                envelope::parse(&resp, &secrets, plain_json)
+            }
             Err(e) => Err(e),
         };
         match &outcome {
@@ -483,7 +608,7 @@ impl Client {
             ),
             Err(e) => log_failure(&req, target, &e.to_string()),
         }
-        outcome
+        (outcome, sizes)
     }
 
     #[cold]
@@ -494,7 +619,9 @@ impl Client {
         raw: &RawResponse,
         failure: envelope::DecodeFailure,
     ) -> Error {
-        let secrets = self.inner.config.secret_values();
+        let state = self.inner.creds.current();
+        let owned = self.inner.creds.secret_values(&self.inner.config, &state);
+        let secrets: Vec<&str> = owned.iter().map(|s| s.expose()).collect();
         let message = redact::truncate_chars(
             redact::scrub(&failure.error.to_string(), &secrets),
             DECODE_MESSAGE_MAX_CHARS,
@@ -509,6 +636,13 @@ impl Client {
         tracing::debug!(error = %e, "response data does not match the typed response");
         e
     }
+}
+
+/// Body sizes of one exchange, for hooks and metrics.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sizes {
+    request: u64,
+    response: u64,
 }
 
 fn record_error(span: &tracing::Span, e: &Error) {

@@ -14,6 +14,18 @@
 //! | retries | [`RetryPolicy::default`]: 3 attempts, full-jitter backoff from 500 ms, token bucket of 500 |
 //! | TLS certificate verification | on |
 //! | max response body | 64 MiB |
+//! | response cache ([`ClientBuilder::cache`]) | off |
+//! | API gateway stage ([`crate::gateway`]) | per-gateway mapping, else `prod` |
+//! | credential provider ([`crate::credentials`]) | none: the builder's [`UserAuth`] is used for the client's life |
+//! | metrics hook ([`crate::metrics`], cargo feature `metrics`) | installed when the feature is on |
+//!
+//! # Sources
+//!
+//! [`ClientBuilder::from_env`] reads the environment only;
+//! [`ClientBuilder::from_profile`] a profile of the config file only ([`crate::profile`]);
+//! [`ClientBuilder::from_default_sources`] both: the profile first, then every
+//! environment variable that is set overrides the profile's value. Builder methods called
+//! afterwards override both.
 
 use std::time::Duration;
 
@@ -21,7 +33,9 @@ use url::Url;
 
 use std::sync::Arc;
 
+use crate::credentials::CredentialProvider;
 use crate::error::Error;
+use crate::gateway::{self, GatewaySettings};
 use crate::hooks::{Hook, Hooks};
 use crate::retry::{RetryPolicy, TokenBucket};
 use crate::secret::Secret;
@@ -111,6 +125,8 @@ pub struct Config {
     pub(crate) retry_policy: RetryPolicy,
     pub(crate) accept_invalid_certs: bool,
     pub(crate) max_response_bytes: usize,
+    pub(crate) cache: Option<crate::cache::Cache>,
+    pub(crate) gateway: GatewaySettings,
 }
 
 impl Config {
@@ -170,17 +186,25 @@ impl Config {
     pub fn max_response_bytes(&self) -> usize {
         self.max_response_bytes
     }
-
-    /// The secret values of this configuration, used to scrub text the
-    /// server might echo back.
-    pub(crate) fn secret_values(&self) -> Vec<&str> {
-        let mut v = vec![self.app_secret.expose()];
-        match &self.user {
-            UserAuth::BkToken(s) | UserAuth::AccessToken(s) => v.push(s.expose()),
-            UserAuth::BkUsername(_) | UserAuth::None => {}
-        }
-        v.retain(|s| !s.is_empty());
-        v
+    /// The response cache of cacheable APIs, if one was given.
+    pub fn cache(&self) -> Option<&crate::cache::Cache> {
+        self.cache.as_ref()
+    }
+    /// API gateway URL template (`BK_API_URL_TMPL`), e.g. `http://bkapi.example.com/api/{api_name}`.
+    pub fn gateway_url_template(&self) -> Option<&str> {
+        self.gateway.url_template.as_deref()
+    }
+    /// API gateway stage URL template (`BK_API_STAGE_URL_TMPL`), e.g. `http://{stage}-{api_name}.example.com`.
+    pub fn gateway_stage_url_template(&self) -> Option<&str> {
+        self.gateway.stage_url_template.as_deref()
+    }
+    /// Stage per gateway name (`BK_API_DEFAULT_STAGE_MAPPINGS`).
+    pub fn stage_mappings(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.gateway.stage_mappings
+    }
+    /// The stage of gateway `name`: its mapping, else the default stage, else `prod`.
+    pub fn stage_of(&self, name: &str) -> &str {
+        self.gateway.stage_of(name)
     }
 }
 
@@ -215,6 +239,21 @@ pub struct ClientBuilder {
     hooks: Hooks,
     accept_invalid_certs: bool,
     max_response_bytes: Option<usize>,
+    cache: Option<crate::cache::Cache>,
+    gateway: GatewaySettings,
+    provider: Option<ProviderSlot>,
+    #[cfg(feature = "metrics")]
+    no_metrics: bool,
+}
+
+/// A credential provider in a builder (`Debug` names no secret).
+#[derive(Clone)]
+struct ProviderSlot(Arc<dyn CredentialProvider>);
+
+impl std::fmt::Debug for ProviderSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialProvider")
+    }
 }
 
 /// Names read by [`ClientBuilder::from_env`], first match wins.
@@ -247,7 +286,55 @@ impl ClientBuilder {
     /// | `BK_LANGUAGE` | `Blueking-Language` header (default `en`) |
     /// | `BK_API_AUTH_MODE` | `header` (default), `params` or `signature` (blueking-rs only) |
     /// | `BK_API_CLIENT_ENABLE_SSL_VERIFY` | `false` disables TLS verification (default `true`) |
+    /// | `BK_API_URL_TMPL` | API gateway URL template with `{api_name}` ([`crate::gateway`]) |
+    /// | `BK_API_STAGE_URL_TMPL` | API gateway URL template with `{api_name}` and `{stage}` (Go SDK) |
+    /// | `BK_API_DEFAULT_STAGE_MAPPINGS` | JSON object: gateway name to stage, e.g. `{"bk-user": "test"}` |
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let b = ClientBuilder::new().with_env(&lookup)?;
+        if b.endpoint.is_none() {
+            return Err(Error::config(
+                "environment variable BK_COMPONENT_API_URL is not set",
+            ));
+        }
+        b.check_app_credentials(
+            "environment variable BK_APP_CODE (or BKPAAS_APP_ID, APP_CODE) is not set",
+            "environment variable BK_APP_SECRET (or BKPAAS_APP_SECRET, SECRET_KEY) is not set",
+        )?;
+        Ok(b)
+    }
+
+    /// Errors `no_code` / `no_secret` when the app credentials are missing and the
+    /// user is not an access token.
+    pub(crate) fn check_app_credentials(
+        &self,
+        no_code: &str,
+        no_secret: &str,
+    ) -> Result<(), Error> {
+        if matches!(self.user, UserAuth::AccessToken(_)) || self.provider.is_some() {
+            return Ok(());
+        }
+        if self.app_code.as_deref().is_none_or(str::is_empty) {
+            return Err(Error::config(no_code));
+        }
+        if self.app_secret.as_ref().is_none_or(Secret::is_empty) {
+            return Err(Error::config(no_secret));
+        }
+        Ok(())
+    }
+
+    /// Whether an endpoint is set.
+    pub(crate) fn has_endpoint(&self) -> bool {
+        self.endpoint.is_some()
+    }
+
+    /// Overrides this builder's settings with every variable of [`ClientBuilder::from_lookup`]
+    /// that `lookup` finds set (non-empty); unset variables leave the settings alone. A user
+    /// variable replaces the user whatever its kind. Malformed values are errors naming the
+    /// variable; missing required ones are not (the build reports them).
+    pub(crate) fn with_env(
+        mut self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, Error> {
         let get = |names: &[&str]| {
             names.iter().find_map(|n| {
                 lookup(n)
@@ -255,67 +342,60 @@ impl ClientBuilder {
                     .filter(|v| !v.is_empty())
             })
         };
-        let mut b = ClientBuilder::new();
-
-        b.endpoint = Some(get(ENV_ENDPOINT).ok_or_else(|| {
-            Error::config("environment variable BK_COMPONENT_API_URL is not set")
-        })?);
-        b.app_code = get(ENV_APP_CODE);
-        b.app_secret = get(ENV_APP_SECRET).map(Secret::from);
-        b.user = if let Some(t) = get(&["BK_ACCESS_TOKEN"]) {
-            UserAuth::AccessToken(t.into())
+        if let Some(v) = get(ENV_ENDPOINT) {
+            self.endpoint = Some(v);
+        }
+        if let Some(v) = get(ENV_APP_CODE) {
+            self.app_code = Some(v);
+        }
+        if let Some(v) = get(ENV_APP_SECRET) {
+            self.app_secret = Some(Secret::from(v));
+        }
+        if let Some(t) = get(&["BK_ACCESS_TOKEN"]) {
+            self.user = UserAuth::AccessToken(t.into());
         } else if let Some(t) = get(&["BK_TOKEN"]) {
-            UserAuth::BkToken(t.into())
+            self.user = UserAuth::BkToken(t.into());
         } else if let Some(u) = get(&["BK_USERNAME"]) {
-            UserAuth::BkUsername(u)
-        } else {
-            UserAuth::None
-        };
-        if !matches!(b.user, UserAuth::AccessToken(_)) {
-            if b.app_code.is_none() {
-                return Err(Error::config(
-                    "environment variable BK_APP_CODE (or BKPAAS_APP_ID, APP_CODE) is not set",
-                ));
-            }
-            if b.app_secret.is_none() {
-                return Err(Error::config(
-                    "environment variable BK_APP_SECRET (or BKPAAS_APP_SECRET, SECRET_KEY) is not set",
-                ));
-            }
+            self.user = UserAuth::BkUsername(u);
         }
         if let Some(v) = get(&["DEFAULT_BK_API_VER"]) {
-            b.api_version = match v.to_ascii_lowercase().trim_start_matches('/') {
-                "v2" => ApiVersion::V2,
-                "v1" => ApiVersion::V1,
-                _ => {
-                    return Err(Error::config(format!(
-                        "environment variable DEFAULT_BK_API_VER has invalid value {v:?}: expected \"v2\" or \"v1\""
-                    )))
-                }
-            };
+            self.api_version = parse_api_version(&v).ok_or_else(|| {
+                Error::config(format!(
+                    "environment variable DEFAULT_BK_API_VER has invalid value {v:?}: expected \"v2\" or \"v1\""
+                ))
+            })?;
         }
         if let Some(v) = get(&["BK_API_USE_TEST_ENV"]) {
-            b.use_test_env = parse_bool("BK_API_USE_TEST_ENV", &v)?;
+            self.use_test_env = parse_bool("BK_API_USE_TEST_ENV", &v)?;
         }
         if let Some(v) = get(&["BK_LANGUAGE"]) {
-            b.language = Some(v);
+            self.language = Some(v);
         }
         if let Some(v) = get(&["BK_API_AUTH_MODE"]) {
-            b.auth_mode = match v.to_ascii_lowercase().as_str() {
-                "header" => AuthMode::Header,
-                "params" => AuthMode::Params,
-                "signature" => AuthMode::Signature,
-                _ => {
-                    return Err(Error::config(format!(
-                        "environment variable BK_API_AUTH_MODE has invalid value {v:?}: expected \"header\", \"params\" or \"signature\""
-                    )))
-                }
-            };
+            self.auth_mode = parse_auth_mode(&v).ok_or_else(|| {
+                Error::config(format!(
+                    "environment variable BK_API_AUTH_MODE has invalid value {v:?}: expected \"header\", \"params\" or \"signature\""
+                ))
+            })?;
         }
         if let Some(v) = get(&["BK_API_CLIENT_ENABLE_SSL_VERIFY"]) {
-            b.accept_invalid_certs = !parse_bool("BK_API_CLIENT_ENABLE_SSL_VERIFY", &v)?;
+            self.accept_invalid_certs = !parse_bool("BK_API_CLIENT_ENABLE_SSL_VERIFY", &v)?;
         }
-        Ok(b)
+        if let Some(v) = get(&["BK_API_URL_TMPL"]) {
+            self.gateway.url_template = Some(v);
+        }
+        if let Some(v) = get(&["BK_API_STAGE_URL_TMPL"]) {
+            self.gateway.stage_url_template = Some(v);
+        }
+        if let Some(v) = get(&["BK_API_DEFAULT_STAGE_MAPPINGS"]) {
+            self.gateway.stage_mappings = gateway::parse_stage_mappings(&v).map_err(|e| {
+                Error::config(format!(
+                    "environment variable BK_API_DEFAULT_STAGE_MAPPINGS is malformed: {e} \
+                     (expected JSON such as {{\"bk-user\": \"prod\"}})"
+                ))
+            })?;
+        }
+        Ok(self)
     }
 
     /// Base URL of the ESB, e.g. `http://paas.example.com` (a trailing slash
@@ -410,18 +490,84 @@ impl ClientBuilder {
         self.max_response_bytes = Some(limit);
         self
     }
+    /// Caches the answers of APIs whose spec allows it, in `cache` (default: no cache).
+    /// Off by default because a cached answer may be a TTL old; see [`crate::cache`].
+    /// Pass clones of one cache to several builders to share it (keys keep their
+    /// identities apart).
+    pub fn cache(mut self, cache: crate::cache::Cache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// API gateway URL template with the `{api_name}` placeholder, e.g.
+    /// `http://bkapi.example.com/api/{api_name}` (`BK_API_URL_TMPL`); `/{stage}` and the
+    /// resource path follow. See [`crate::gateway`].
+    pub fn gateway_url_template(mut self, template: impl Into<String>) -> Self {
+        self.gateway.url_template = Some(template.into());
+        self
+    }
+    /// API gateway URL template with the `{api_name}` and `{stage}` placeholders, e.g.
+    /// `http://{stage}-{api_name}.example.com` (`BK_API_STAGE_URL_TMPL`, Go SDK); used
+    /// when no [`ClientBuilder::gateway_url_template`] is set.
+    pub fn gateway_stage_url_template(mut self, template: impl Into<String>) -> Self {
+        self.gateway.stage_url_template = Some(template.into());
+        self
+    }
+    /// The stage of each gateway (`BK_API_DEFAULT_STAGE_MAPPINGS`), replacing any mapping
+    /// set before. Gateways not named use [`ClientBuilder::default_stage`].
+    pub fn stage_mappings<K, V>(mut self, mappings: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.gateway.stage_mappings = mappings
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self
+    }
+    /// The stage of gateways without a mapping (default `prod`).
+    pub fn default_stage(mut self, stage: impl Into<String>) -> Self {
+        self.gateway.default_stage = Some(stage.into());
+        self
+    }
+    /// Supplies and renews the user credentials; the builder's
+    /// [`user`](ClientBuilder::user) is then not used. See [`crate::credentials`].
+    pub fn credential_provider(mut self, provider: Arc<dyn CredentialProvider>) -> Self {
+        self.provider = Some(ProviderSlot(provider));
+        self
+    }
+    /// Whether to install the [`MetricsHook`](crate::metrics::MetricsHook) (default
+    /// `true` when the `metrics` feature is on).
+    #[cfg(feature = "metrics")]
+    pub fn metrics(mut self, yes: bool) -> Self {
+        self.no_metrics = !yes;
+        self
+    }
 
     /// Validates the settings into a [`Config`].
     pub fn build_config(self) -> Result<Config, Error> {
-        self.into_parts().map(|(config, _, _)| config)
+        self.into_parts().map(|parts| parts.0)
     }
 
-    fn into_parts(self) -> Result<(Config, TokenBucket, Hooks), Error> {
+    #[allow(clippy::type_complexity)]
+    fn into_parts(
+        self,
+    ) -> Result<
+        (
+            Config,
+            TokenBucket,
+            Hooks,
+            Option<Arc<dyn CredentialProvider>>,
+        ),
+        Error,
+    > {
         let raw = self
             .endpoint
             .ok_or_else(|| Error::config("endpoint is not set (BK_COMPONENT_API_URL)"))?;
         let endpoint = parse_endpoint(&raw)?;
-        let access_token = matches!(self.user, UserAuth::AccessToken(_));
+        // App credentials are checked again once a provider has supplied the user.
+        let access_token = matches!(self.user, UserAuth::AccessToken(_)) || self.provider.is_some();
         let app_code = match self.app_code {
             Some(c) if !c.is_empty() => c,
             _ if access_token => String::new(),
@@ -461,14 +607,47 @@ impl ClientBuilder {
             max_response_bytes: self
                 .max_response_bytes
                 .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+            cache: self.cache,
+            gateway: self.gateway,
         };
-        Ok((config, self.token_bucket.unwrap_or_default(), self.hooks))
+        config.gateway.validate()?;
+        #[allow(unused_mut)]
+        let mut hooks = self.hooks;
+        #[cfg(feature = "metrics")]
+        if !self.no_metrics {
+            hooks.push(Arc::new(crate::metrics::MetricsHook::new()));
+        }
+        Ok((
+            config,
+            self.token_bucket.unwrap_or_default(),
+            hooks,
+            self.provider.map(|p| p.0),
+        ))
     }
 
     /// Builds the client.
     pub fn build(self) -> Result<crate::Client, Error> {
-        let (config, bucket, hooks) = self.into_parts()?;
-        crate::Client::from_parts(config, bucket, hooks)
+        let (config, bucket, hooks, provider) = self.into_parts()?;
+        crate::Client::from_parts(config, bucket, hooks, provider)
+    }
+}
+
+/// `v2` / `v1` (case-insensitive, a leading `/` allowed).
+pub(crate) fn parse_api_version(v: &str) -> Option<ApiVersion> {
+    match v.trim().to_ascii_lowercase().trim_start_matches('/') {
+        "v2" => Some(ApiVersion::V2),
+        "v1" => Some(ApiVersion::V1),
+        _ => None,
+    }
+}
+
+/// `header` / `params` / `signature` (case-insensitive).
+pub(crate) fn parse_auth_mode(v: &str) -> Option<AuthMode> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "header" => Some(AuthMode::Header),
+        "params" => Some(AuthMode::Params),
+        "signature" => Some(AuthMode::Signature),
+        _ => None,
     }
 }
 
@@ -626,6 +805,61 @@ mod tests {
             .unwrap_err(),
         );
         assert!(m.contains("BK_API_USE_TEST_ENV"), "{m}");
+    }
+
+    #[test]
+    fn env_gateway_settings() {
+        let base = [
+            ("BK_COMPONENT_API_URL", "http://x"),
+            ("BK_APP_CODE", "a"),
+            ("BK_APP_SECRET", "s"),
+        ];
+        let mut vars = base.to_vec();
+        vars.push(("BK_API_URL_TMPL", "http://bkapi.example.com/api/{api_name}"));
+        vars.push((
+            "BK_API_STAGE_URL_TMPL",
+            "http://{stage}-{api_name}.example.com",
+        ));
+        vars.push(("BK_API_DEFAULT_STAGE_MAPPINGS", r#"{"bk-user": "test"}"#));
+        let c = ClientBuilder::from_lookup(lookup(&vars))
+            .unwrap()
+            .build_config()
+            .unwrap();
+        assert_eq!(
+            c.gateway_url_template(),
+            Some("http://bkapi.example.com/api/{api_name}")
+        );
+        assert_eq!(
+            c.gateway_stage_url_template(),
+            Some("http://{stage}-{api_name}.example.com")
+        );
+        assert_eq!(c.stage_of("bk-user"), "test");
+        assert_eq!(c.stage_of("bk-other"), "prod");
+
+        for (var, value) in [
+            ("BK_API_DEFAULT_STAGE_MAPPINGS", "bk-user=test"),
+            ("BK_API_DEFAULT_STAGE_MAPPINGS", r#"{"bk-user": 1}"#),
+            ("BK_API_DEFAULT_STAGE_MAPPINGS", r#"["test"]"#),
+        ] {
+            let mut vars = base.to_vec();
+            vars.push((var, value));
+            let m = config_msg(ClientBuilder::from_lookup(lookup(&vars)).unwrap_err());
+            assert!(m.contains(var), "{m}");
+        }
+        for (var, value) in [
+            ("BK_API_URL_TMPL", "http://bkapi.example.com/api/"),
+            ("BK_API_STAGE_URL_TMPL", "http://{api_name}.example.com"),
+        ] {
+            let mut vars = base.to_vec();
+            vars.push((var, value));
+            let m = config_msg(
+                ClientBuilder::from_lookup(lookup(&vars))
+                    .unwrap()
+                    .build_config()
+                    .unwrap_err(),
+            );
+            assert!(m.contains(var), "{m}");
+        }
     }
 
     #[test]

@@ -116,14 +116,24 @@ struct Wire<'a> {
 }
 
 /// Classifies an HTTP response. `secrets` are scrubbed from any server text kept.
-pub(crate) fn parse(resp: &HttpResponse, secrets: &[&str]) -> Result<RawResponse, Error> {
+///
+/// With `plain_json` (API gateway resources), a 2xx JSON body that is not an envelope
+/// is a success whose `data` is the whole body.
+pub(crate) fn parse(
+    resp: &HttpResponse,
+    secrets: &[&str],
+    plain_json: bool,
+) -> Result<RawResponse, Error> {
     let header_request_id = header(&resp.headers, REQUEST_ID_HEADER)
         .or_else(|| header(&resp.headers, FALLBACK_REQUEST_ID_HEADER));
     let gw_code =
         header(&resp.headers, ERROR_CODE_HEADER).and_then(|c| lenient_code(&Value::String(c)));
     let gw_message =
         header(&resp.headers, ERROR_MESSAGE_HEADER).map(|m| clean_message(&m, secrets));
-    let wire = serde_json::from_slice::<Wire<'_>>(&resp.body).ok();
+    // Only a JSON object is an envelope (serde would also read a struct from an array).
+    let wire = (resp.body.trim_ascii_start().first() == Some(&b'{'))
+        .then(|| serde_json::from_slice::<Wire<'_>>(&resp.body).ok())
+        .flatten();
     let hint = retry_after(&resp.headers);
 
     if !(200..300).contains(&resp.status) {
@@ -162,14 +172,30 @@ pub(crate) fn parse(resp: &HttpResponse, secrets: &[&str]) -> Result<RawResponse
         .with_http(resp.status, request_id)
         .with_retry_after(hint)
     };
+    let plain = |request_id: Option<String>| -> Result<RawResponse, Error> {
+        match serde_json::from_slice::<&RawValue>(&resp.body) {
+            Ok(raw) if plain_json && gw_code.is_none() => Ok(RawResponse {
+                http_status: resp.status,
+                request_id,
+                result: true,
+                code: 0,
+                code_present: false,
+                message: String::new(),
+                data: raw.to_owned(),
+                permission: None,
+                retry_after: hint,
+            }),
+            _ => Err(non_json(request_id)),
+        }
+    };
     let Some(wire) = wire else {
-        return Err(non_json(header_request_id));
+        return plain(header_request_id);
     };
     let code = wire.code.as_ref().and_then(lenient_code);
     let result = match (&wire.result, code) {
         (Some(Value::Bool(b)), _) => *b,
         (_, Some(c)) => c == 0,
-        _ => return Err(non_json(header_request_id)),
+        _ => return plain(header_request_id),
     };
     let data = match wire.data {
         Some(raw) => raw.to_owned(),
@@ -305,6 +331,7 @@ mod tests {
                 r#"{"result":true,"code":"0","message":"","data":{"a":1},"request_id":"abc"}"#,
             ),
             &[],
+            false,
         )
         .unwrap();
         assert!(r.result);
@@ -319,6 +346,7 @@ mod tests {
         let r = parse(
             &resp(200, &[("x-request-id", "hdr")], r#"{"result":true}"#),
             &[],
+            false,
         )
         .unwrap();
         assert_eq!(r.code, 0);
@@ -327,6 +355,7 @@ mod tests {
         let r = parse(
             &resp(200, &[], r#"{"code":0,"data":null,"message":null}"#),
             &[],
+            false,
         )
         .unwrap();
         assert!(r.result);
@@ -342,13 +371,14 @@ mod tests {
                 r#"{"result":false,"code":1199006.0,"message":"bad","permission":{"x":1}}"#,
             ),
             &[],
+            false,
         )
         .unwrap();
         let e = r.api_error().unwrap();
         assert_eq!(e.code(), Some(1199006));
         assert_eq!(e.message(), Some("bad"));
         assert!(e.permission().is_some());
-        let r = parse(&resp(200, &[], r#"{"result":false}"#), &[]).unwrap();
+        let r = parse(&resp(200, &[], r#"{"result":false}"#), &[], false).unwrap();
         assert_eq!(r.code, -1);
         assert_eq!(r.api_error().unwrap().code(), None);
     }
@@ -369,7 +399,7 @@ mod tests {
             "\u{feff}{}",
             "{\"result\":true,\"result\":false}",
         ] {
-            let r = parse(&resp(200, &[], body), &[]);
+            let r = parse(&resp(200, &[], body), &[], false);
             if let Err(e) = &r {
                 assert!(
                     matches!(e.kind(), ErrorKind::NonJson { .. }),
@@ -377,6 +407,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn gateway_plain_json_and_errors() {
+        // A resource that does not answer the envelope: the whole body is the data.
+        let r = parse(&resp(200, &[], r#"{"users":[1,2]}"#), &[], true).unwrap();
+        assert!(r.result);
+        assert_eq!(r.data.get(), r#"{"users":[1,2]}"#);
+        let r = parse(&resp(200, &[], "[1,2]"), &[], true).unwrap();
+        assert_eq!(r.data.get(), "[1,2]");
+        // Not for ESB calls, nor for non-JSON bodies.
+        assert!(parse(&resp(200, &[], r#"{"users":[]}"#), &[], false).is_err());
+        assert!(parse(&resp(200, &[], "<html>"), &[], true).is_err());
+        // Gateway error headers on a non-2xx status.
+        let e = parse(
+            &resp(
+                401,
+                &[
+                    ("x-bkapi-error-code", "1640102"),
+                    ("x-bkapi-error-message", "user verify failed"),
+                    ("x-bkapi-request-id", "f00d"),
+                ],
+                r#"{"code":1640102,"code_name":"USER_VERIFY_FAILED","message":"x","result":false,"data":null}"#,
+            ),
+            &[],
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), Some(1640102));
+        assert_eq!(e.http_status(), Some(401));
+        assert_eq!(e.message(), Some("user verify failed"));
+        assert_eq!(e.request_id(), Some("f00d"));
     }
 
     #[test]

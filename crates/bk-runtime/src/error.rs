@@ -128,6 +128,12 @@ pub enum ErrorKind {
         /// The IAM permission object the server attached, if any.
         permission: Option<Value>,
     },
+    /// A [`CredentialProvider`](crate::CredentialProvider) could not supply user
+    /// credentials (returned by providers through [`Error::credentials`]).
+    Credentials {
+        /// What went wrong, without any secret.
+        message: String,
+    },
     /// The envelope `data` does not match the typed response.
     Decode {
         /// JSON path of the failing field, e.g. `info[0].bk_host_id` (`.` for the root).
@@ -195,6 +201,9 @@ impl fmt::Display for ErrorKind {
                 }
                 write!(f, ": {message:?}")
             }
+            ErrorKind::Credentials { message } => {
+                write!(f, "credential provider failed: {message}")
+            }
             ErrorKind::Decode { path, message } => {
                 write!(f, "cannot decode response data at `{path}`: {message}")
             }
@@ -261,6 +270,28 @@ impl Error {
 
     pub(crate) fn timeout(which: TimeoutKind, after: Duration) -> Self {
         Error::new(ErrorKind::Timeout { which, after })
+    }
+
+    /// An [`ErrorKind::Credentials`] error, for [`CredentialProvider`](crate::CredentialProvider)
+    /// implementations. `message` must not contain a secret.
+    ///
+    /// ```
+    /// let e = bk_runtime::Error::credentials("the login service is unreachable");
+    /// assert_eq!(e.to_string(), "credential provider failed: the login service is unreachable");
+    /// ```
+    pub fn credentials(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Credentials {
+            message: message.into(),
+        })
+    }
+
+    /// [`Error::credentials`] with the underlying cause as [`std::error::Error::source`].
+    /// The cause's `Display` and `Debug` must not contain a secret.
+    pub fn credentials_caused_by(
+        message: impl Into<String>,
+        cause: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
+    ) -> Self {
+        Error::credentials(message).with_source(cause)
     }
 
     pub(crate) fn from_kind(kind: ErrorKind) -> Self {

@@ -39,10 +39,12 @@ use crate::meta::Method;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct AttemptInfo<'a> {
-    /// ESB component (`"cc"`).
+    /// ESB component (`"cc"`), or the gateway name for an API gateway resource.
     pub component: &'a str,
-    /// API name (`"search_business"`).
+    /// API name (`"search_business"`), or the resource path for an API gateway resource.
     pub api: &'a str,
+    /// Whether the call targets an API gateway resource ([`crate::gateway`]).
+    pub gateway: bool,
     /// HTTP method.
     pub method: Method,
     /// Whether the API is idempotent (untyped calls count as not idempotent).
@@ -51,6 +53,12 @@ pub struct AttemptInfo<'a> {
     pub attempt: u32,
     /// How long the client waited before this attempt (zero for the first).
     pub backoff: Duration,
+    /// Time taken by the attempt: zero in [`Hook::before_send`], the attempt's
+    /// duration in [`Hook::after_response`] and [`Hook::on_error`].
+    pub elapsed: Duration,
+    /// Size of the request body in bytes (0 for query-string methods, and in
+    /// [`Hook::before_send`]).
+    pub request_body_bytes: u64,
 }
 
 /// A response that carried a BlueKing envelope (`result` true or false).
@@ -67,6 +75,8 @@ pub struct ResponseInfo<'a> {
     pub request_id: Option<&'a str>,
     /// Time taken by the attempt.
     pub duration: Duration,
+    /// Size of the response body in bytes.
+    pub body_bytes: u64,
 }
 
 /// Callbacks around each attempt. Every method has an empty default.

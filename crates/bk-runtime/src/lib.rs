@@ -34,15 +34,22 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod cache;
 pub mod client;
 pub mod config;
+pub mod credentials;
 pub mod envelope;
 pub mod error;
 pub mod formats;
+pub mod gateway;
 pub mod hooks;
 pub mod meta;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod no_data;
 pub mod pagination;
+pub mod poll;
+pub mod profile;
 pub mod redact;
 pub mod registry;
 pub mod request;
@@ -54,8 +61,10 @@ mod transport;
 
 pub use client::{CallOptions, Client};
 pub use config::{ApiVersion, AuthMode, ClientBuilder, Config, UserAuth};
+pub use credentials::{BoxFuture, CredentialProvider};
 pub use envelope::RawResponse;
 pub use error::{Error, ErrorKind, TimeoutKind};
+pub use gateway::Gateway;
 pub use hooks::Hook;
 pub use meta::{ApiMeta, Method};
 pub use no_data::NoData;

@@ -8,13 +8,21 @@
 
 use std::fmt;
 
-/// HTTP method of an API. ESB channels accept only `GET` and `POST`.
+/// HTTP method of an API. ESB channels accept only `GET` and `POST`; API gateway
+/// resources ([`Client::gateway`](crate::Client::gateway)) may also use `PUT`, `PATCH`
+/// and `DELETE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
     /// `GET`: parameters travel in the query string.
     Get,
     /// `POST`: parameters travel in a JSON body.
     Post,
+    /// `PUT` (gateway only): parameters travel in a JSON body.
+    Put,
+    /// `PATCH` (gateway only): parameters travel in a JSON body.
+    Patch,
+    /// `DELETE` (gateway only): parameters travel in the query string.
+    Delete,
 }
 
 impl Method {
@@ -23,13 +31,30 @@ impl Method {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
         }
+    }
+
+    /// Whether the parameters travel in a JSON body (`POST`, `PUT`, `PATCH`) rather
+    /// than the query string (`GET`, `DELETE`).
+    pub const fn has_body(self) -> bool {
+        matches!(self, Method::Post | Method::Put | Method::Patch)
+    }
+
+    /// Whether HTTP defines the method as idempotent (`GET`, `PUT`, `DELETE`).
+    pub const fn is_idempotent(self) -> bool {
+        matches!(self, Method::Get | Method::Put | Method::Delete)
     }
 
     pub(crate) fn to_http(self) -> http::Method {
         match self {
             Method::Get => http::Method::GET,
             Method::Post => http::Method::POST,
+            Method::Put => http::Method::PUT,
+            Method::Patch => http::Method::PATCH,
+            Method::Delete => http::Method::DELETE,
         }
     }
 }
@@ -83,12 +108,16 @@ pub struct ApiMeta {
 /// given to the untyped [`Client::call`](crate::Client::call).
 #[derive(Clone, Debug)]
 pub(crate) struct Target<'a> {
+    /// ESB component, or gateway name for gateway targets.
     pub(crate) component: &'a str,
     pub(crate) api: &'a str,
     pub(crate) method: Method,
     pub(crate) path: std::borrow::Cow<'a, str>,
     pub(crate) sensitive: &'a [&'a str],
     pub(crate) idempotent: bool,
+    /// For an API gateway resource: the base URL (template resolved, stage
+    /// included, no trailing slash) that `path` is appended to. `None`: the ESB.
+    pub(crate) gateway_base: Option<String>,
 }
 
 impl Target<'static> {
@@ -100,6 +129,7 @@ impl Target<'static> {
             path: std::borrow::Cow::Borrowed(meta.path),
             sensitive: meta.sensitive,
             idempotent: meta.idempotent,
+            gateway_base: None,
         }
     }
 }
@@ -117,6 +147,7 @@ impl<'a> Target<'a> {
             sensitive: &[],
             // Unknown: treated as unsafe to repeat.
             idempotent: false,
+            gateway_base: None,
         }
     }
 }

@@ -1,12 +1,16 @@
 //! Turning API parameters into an HTTP request: URL, query, headers, body,
 //! credentials.
 //!
-//! - URL: endpoint + path, `{bk_api_ver}` replaced by `/v2` or ``.
-//! - `GET`: every parameter in the query string; strings as they are,
+//! - URL: endpoint + path, `{bk_api_ver}` replaced by `/v2` or ``; for an API
+//!   gateway resource, the gateway's base URL + path ([`crate::gateway`]).
+//! - `GET` (and `DELETE`): every parameter in the query string; strings as they are,
 //!   numbers and booleans in their JSON spelling (`true`/`false`), arrays and
 //!   objects as compact JSON, `null` omitted. No body.
-//! - `POST`: the parameters as a JSON object body, `Content-Type: application/json`.
-//!   The query string is empty except for the signature keys in signature mode.
+//! - `POST` (and `PUT`, `PATCH`): the parameters as a JSON object body,
+//!   `Content-Type: application/json`. The query string is empty except for the
+//!   signature keys in signature mode.
+//! - API gateway resources always carry the credentials in the
+//!   `X-Bkapi-Authorization` header, never in parameters or signatures.
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT_LANGUAGE, CONTENT_TYPE, USER_AGENT};
@@ -15,6 +19,7 @@ use url::Url;
 
 use crate::auth::{Auth, AUTHORIZATION_HEADER};
 use crate::config::Config;
+use crate::credentials::AuthState;
 use crate::error::Error;
 use crate::meta::{Method, Target};
 
@@ -63,8 +68,7 @@ pub(crate) fn base_headers(config: &Config, auth: &Auth) -> Result<HeaderMap, Er
 /// for no parameters).
 pub(crate) fn build(
     config: &Config,
-    auth: &Auth,
-    base_headers: &HeaderMap,
+    creds: &AuthState,
     target: &Target<'_>,
     params: Value,
 ) -> Result<PreparedRequest, Error> {
@@ -78,25 +82,38 @@ pub(crate) fn build(
             )))
         }
     };
-    let mut url = build_url(config, &target.path)?;
-    let mut headers = base_headers.clone();
-    let (query, body, body_json) = match target.method {
-        Method::Get => {
-            let mut query = to_query(&params);
-            auth.add_to_query(&mut query);
-            auth.sign(Method::Get, url.path(), &mut query, None);
-            (query, None, None)
-        }
-        Method::Post => {
-            let mut body = params;
+    let (mut url, mut headers, auth) = match &target.gateway_base {
+        None => (
+            build_url(config, &target.path)?,
+            creds.headers.clone(),
+            Some(&creds.auth),
+        ),
+        Some(base) => (
+            gateway_url(base, &target.path)?,
+            creds.gateway_headers.clone(),
+            None,
+        ),
+    };
+    let (query, body, body_json) = if target.method.has_body() {
+        let mut body = params;
+        if let Some(auth) = auth {
             auth.add_to_body(&mut body);
-            let body = Value::Object(body);
-            let text = body.to_string();
-            let mut query = Vec::new();
-            auth.sign(Method::Post, url.path(), &mut query, Some(&text));
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            (query, Some(Bytes::from(text)), Some(body))
         }
+        let body = Value::Object(body);
+        let text = body.to_string();
+        let mut query = Vec::new();
+        if let Some(auth) = auth {
+            auth.sign(target.method, url.path(), &mut query, Some(&text));
+        }
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        (query, Some(Bytes::from(text)), Some(body))
+    } else {
+        let mut query = to_query(&params);
+        if let Some(auth) = auth {
+            auth.add_to_query(&mut query);
+            auth.sign(target.method, url.path(), &mut query, None);
+        }
+        (query, None, None)
     };
     if !query.is_empty() {
         url.query_pairs_mut().extend_pairs(&query);
@@ -121,6 +138,15 @@ fn build_url(config: &Config, path: &str) -> Result<Url, Error> {
     let base = config.endpoint.as_str().trim_end_matches('/');
     Url::parse(&format!("{base}{path}"))
         .map_err(|e| Error::invalid_request(format!("API path {path:?} gives an invalid URL: {e}")))
+}
+
+/// Gateway base URL + resource path (both checked by [`crate::gateway`]).
+fn gateway_url(base: &str, path: &str) -> Result<Url, Error> {
+    Url::parse(&format!("{base}{path}")).map_err(|e| {
+        Error::invalid_request(format!(
+            "gateway resource {path:?} gives an invalid URL: {e}"
+        ))
+    })
 }
 
 /// Query pairs for `GET` parameters.

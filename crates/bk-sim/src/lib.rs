@@ -26,6 +26,7 @@ pub mod auth;
 pub mod config;
 pub mod envelope;
 pub mod faults;
+pub mod gateway;
 pub mod route;
 mod server;
 pub mod signature;

@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use crate::auth::{self, AuthContext, AuthError, AuthRequest, Identity};
 use crate::envelope::{self, codes, REQUEST_ID_HEADER};
 use crate::faults::FaultKind;
+use crate::gateway::{self, Front};
 use crate::route::{self, Route};
 use crate::state::{Call, Outcome};
 use crate::{lock, synth, validate, AnswerSource, Inner, RequestRecord};
@@ -294,15 +295,34 @@ async fn handle(
         username: None,
     };
 
-    let Some(route) = route::route(&path) else {
-        record.status = Some(404);
-        inner.record(record);
-        return response(
-            StatusCode::NOT_FOUND,
-            "application/json",
-            Body::from(json_bytes(&envelope::not_found())),
-            &request_id,
-        );
+    let (route, front) = match route::route(&path) {
+        Some(r) => (r, Front::Esb),
+        None => match gateway::route(&path) {
+            Ok((r, _stage)) => (r, Front::Gateway),
+            Err(gateway::Miss::UnknownResource) => {
+                let e = gateway::GatewayError::not_found(&path);
+                record.status = Some(e.status);
+                record.code = Some(e.code);
+                inner.record(record);
+                let r = response(
+                    StatusCode::NOT_FOUND,
+                    "application/json",
+                    Body::from(json_bytes(&e.body())),
+                    &request_id,
+                );
+                return with_headers(r, &e.headers());
+            }
+            Err(gateway::Miss::NotGateway) => {
+                record.status = Some(404);
+                inner.record(record);
+                return response(
+                    StatusCode::NOT_FOUND,
+                    "application/json",
+                    Body::from(json_bytes(&envelope::not_found())),
+                    &request_id,
+                );
+            }
+        },
     };
     let key = route.key();
     record.api = Some(key.clone());
@@ -319,7 +339,10 @@ async fn handle(
             .or_default() += 1;
         tokio::time::sleep(decision.latency).await;
     }
-    let fault = decision.fault;
+    let fault = match front {
+        Front::Esb => decision.fault,
+        Front::Gateway => decision.fault.map(gateway::adapt_fault),
+    };
     if let Some(f) = &fault {
         *lock(&inner.stats)
             .faults
@@ -337,7 +360,7 @@ async fn handle(
         return resp;
     }
 
-    let reply = process(&inner, route, &key, req, &request_id).await;
+    let reply = process(&inner, route, &key, req, &request_id, front).await;
     record.executed = reply.executed;
     record.source = reply.source;
     record.code = reply.code;
@@ -611,9 +634,31 @@ fn is_cc(route: &Route) -> bool {
 }
 
 /// Everything after routing and faults: the call as the ESB would handle it.
-async fn process(inner: &Inner, route: Route, key: &str, req: Request, request_id: &str) -> Reply {
+async fn process(
+    inner: &Inner,
+    route: Route,
+    key: &str,
+    req: Request,
+    request_id: &str,
+    front: Front,
+) -> Reply {
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str();
+
+    // The API gateway checks credentials before anything reaches the backend.
+    let gateway_identity = match front {
+        Front::Esb => None,
+        Front::Gateway => match gateway::authenticate(&parts.headers, inner) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                let mut r = Reply::envelope(e.body());
+                r.status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::UNAUTHORIZED);
+                r.headers = e.headers();
+                r.code = Some(e.code);
+                return r;
+            }
+        },
+    };
 
     // Method: the spec's, or one another official source uses for the same API.
     let allowed = route.api.method.as_str() == method
@@ -700,7 +745,9 @@ async fn process(inner: &Inner, route: Route, key: &str, req: Request, request_i
         .map(|v| v.as_bytes());
     let state = inner.state.clone();
     let token_user = move |t: &str| state.token_user(t);
-    let identity = {
+    let identity = if let Some(id) = gateway_identity {
+        id
+    } else {
         let req = AuthRequest {
             header: auth_header,
             params: &params,

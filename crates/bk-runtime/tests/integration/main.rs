@@ -3,6 +3,8 @@
 
 mod common;
 mod errors;
+mod gateway;
+mod metrics;
 mod retry;
 mod secrets;
 mod tracing_output;
