@@ -18,3 +18,5 @@ mod generated;
 pub use generated::*;
 
 pub mod agents;
+
+pub mod proc;

@@ -18,3 +18,6 @@ mod generated;
 pub use generated::*;
 
 pub mod wait;
+
+#[cfg(feature = "callback")]
+pub mod callback;

@@ -16,3 +16,5 @@
 #[rustfmt::skip]
 mod generated;
 pub use generated::*;
+
+pub mod run;

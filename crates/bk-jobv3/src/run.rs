@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use bk_runtime::poll::{PollError, Poller};
 
 use crate::types::{
     GlobalVar, HostTaskStatus, IpRef, JobStatus, ScopeType, ScriptLanguage, Server,
@@ -85,6 +86,17 @@ pub struct WaitOptions {
     pub terminate_on_timeout: bool,
     /// Read the logs of hosts that did not succeed (default `true`).
     pub fetch_failed_logs: bool,
+}
+
+impl WaitOptions {
+    /// The shared poll loop with these delays and timeout.
+    fn poller(&self) -> Poller {
+        Poller {
+            initial_delay: self.initial_delay,
+            max_delay: self.max_delay,
+            timeout: self.timeout,
+        }
+    }
 }
 
 impl Default for WaitOptions {
@@ -572,50 +584,44 @@ impl JobHandle {
         progress: Option<&(dyn Fn(&Progress) + Send + Sync)>,
     ) -> Result<JobOutcome, RunError> {
         let started = Instant::now();
-        let deadline = opts.timeout.map(|t| started + t);
-        let mut delay = opts.initial_delay;
-        let mut polls = 0u32;
         let mut last_status = None;
-        loop {
-            let r = self.status(false).await?;
-            polls += 1;
-            last_status = r
-                .job_instance
-                .as_ref()
-                .and_then(|j| j.status)
-                .or(last_status);
-            if let Some(f) = progress {
-                f(&Progress {
+        let polled = opts
+            .poller()
+            .run(
+                || self.status(false),
+                |r, info| {
+                    last_status = r
+                        .job_instance
+                        .as_ref()
+                        .and_then(|j| j.status)
+                        .or(last_status);
+                    if let Some(f) = progress {
+                        f(&Progress {
+                            job_instance_id: self.job_instance_id,
+                            status: last_status,
+                            steps: step_states(r),
+                            finished: r.finished,
+                            polls: info.polls,
+                            elapsed: info.elapsed,
+                        });
+                    }
+                    r.finished
+                },
+            )
+            .await;
+        let polls = match polled {
+            Ok(p) => p.polls,
+            Err(PollError::Failed(e)) => return Err(RunError::Api(e)),
+            Err(PollError::TimedOut { .. }) => {
+                let terminated = opts.terminate_on_timeout && self.terminate().await.is_ok();
+                return Err(RunError::Timeout {
                     job_instance_id: self.job_instance_id,
-                    status: last_status,
-                    steps: step_states(&r),
-                    finished: r.finished,
-                    polls,
                     elapsed: started.elapsed(),
+                    last_status,
+                    terminated,
                 });
             }
-            if r.finished {
-                break;
-            }
-            let now = Instant::now();
-            if let Some(d) = deadline {
-                if now >= d {
-                    let terminated = opts.terminate_on_timeout && self.terminate().await.is_ok();
-                    return Err(RunError::Timeout {
-                        job_instance_id: self.job_instance_id,
-                        elapsed: started.elapsed(),
-                        last_status,
-                        terminated,
-                    });
-                }
-                tokio::time::sleep(delay.min(d - now)).await;
-            } else {
-                tokio::time::sleep(delay).await;
-            }
-            delay = delay
-                .mul_f64(1.5)
-                .min(opts.max_delay.max(opts.initial_delay));
-        }
+        };
         // The end state with per-host results, read once.
         let r = self.status(true).await?;
         let status = r

@@ -18,3 +18,6 @@ mod generated;
 pub use generated::*;
 
 pub mod validate;
+
+#[cfg(feature = "axum")]
+pub mod layer;

@@ -40,20 +40,42 @@ impl Route {
 pub fn route(path: &str) -> Option<Route> {
     let rest = path.strip_prefix(PREFIX)?.strip_prefix('/')?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
-    let segments: Vec<&str> = rest.split('/').collect();
-    let (version, component, api) = match segments.as_slice() {
-        ["v2", component, api] => (ApiVersion::V2, *component, *api),
-        [component, api] => (ApiVersion::V1, *component, *api),
-        _ => return None,
+    let (version, rest) = match rest.strip_prefix("v2/") {
+        Some(r) => (ApiVersion::V2, r),
+        None => (ApiVersion::V1, rest),
     };
+    let (component, api) = rest.split_once('/')?;
+    if api.split('/').any(str::is_empty) {
+        return None;
+    }
     let bundle = bk_spec::bundle();
     let component = bundle.component(component)?;
-    let api = component.api(api)?;
+    let api = if api.contains('/') {
+        // A few real routes have more than one segment after the component (ITSM
+        // `token/verify`): those are matched by the spec's path, not by the API name.
+        component
+            .apis
+            .iter()
+            .find(|a| path_tail(&a.path, &component.name) == Some(api))?
+    } else {
+        component.api(api)?
+    };
     Some(Route {
         version,
         component,
         api,
     })
+}
+
+/// The part of a spec path after `{bk_api_ver}/{component}/`, without the trailing slash.
+fn path_tail<'a>(spec_path: &'a str, component: &str) -> Option<&'a str> {
+    let rest = spec_path.strip_prefix(PREFIX)?;
+    let rest = rest.strip_prefix("{bk_api_ver}").unwrap_or(rest);
+    let rest = rest
+        .strip_prefix('/')?
+        .strip_prefix(component)?
+        .strip_prefix('/')?;
+    Some(rest.strip_suffix('/').unwrap_or(rest))
 }
 
 /// How many APIs the simulator serves (every API of the spec bundle).
@@ -80,6 +102,20 @@ mod tests {
             route("/api/c/compapi/cc/search_business").map(|r| r.version),
             Some(ApiVersion::V1)
         );
+    }
+
+    #[test]
+    fn multi_segment_routes_follow_the_spec_path() {
+        for p in [
+            "/api/c/compapi/v2/itsm/token/verify/",
+            "/api/c/compapi/v2/itsm/token/verify",
+            "/api/c/compapi/itsm/token/verify/",
+        ] {
+            let r = route(p).unwrap_or_else(|| panic!("{p} routes"));
+            assert_eq!(r.key(), "itsm.token_verify");
+        }
+        assert!(route("/api/c/compapi/v2/itsm/token/nope/").is_none());
+        assert!(route("/api/c/compapi/v2/itsm/token//verify/").is_none());
     }
 
     #[test]

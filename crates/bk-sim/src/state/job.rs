@@ -79,61 +79,67 @@ pub struct JobSummary {
     pub create_time: i64,
     /// The `callback_url` given, if any.
     pub callback_url: Option<String>,
+    /// The component it was started through: `jobv3`, or `job` (v2).
+    pub component: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum HostOutcome {
+pub(super) enum HostOutcome {
     Success,
     Failed,
     AgentError,
 }
 
 #[derive(Debug, Clone)]
-struct Target {
-    host_id: i64,
-    ip: String,
-    cloud: i64,
-    outcome: HostOutcome,
+pub(super) struct Target {
+    pub(super) host_id: i64,
+    pub(super) ip: String,
+    pub(super) cloud: i64,
+    pub(super) outcome: HostOutcome,
 }
 
 #[derive(Debug, Clone)]
-struct FileSource {
-    host: Target,
-    files: Vec<String>,
+pub(super) struct FileSource {
+    pub(super) host: Target,
+    pub(super) files: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
-struct Step {
-    id: i64,
-    name: String,
-    kind: i64, // 1 script, 2 file
-    script: String,
-    language: i64,
-    script_param: String,
-    param_sensitive: bool,
-    account: String,
-    targets: Vec<Target>,
-    sources: Vec<FileSource>,
-    dest_path: String,
+pub(super) struct Step {
+    pub(super) id: i64,
+    pub(super) name: String,
+    pub(super) kind: i64, // 1 script, 2 file
+    pub(super) script: String,
+    pub(super) language: i64,
+    pub(super) script_param: String,
+    pub(super) param_sensitive: bool,
+    pub(super) account: String,
+    pub(super) targets: Vec<Target>,
+    pub(super) sources: Vec<FileSource>,
+    pub(super) dest_path: String,
 }
 
 #[derive(Debug, Clone)]
-struct Job {
-    id: i64,
-    name: String,
-    api: &'static str,
-    scope_type: String,
-    scope_id: String,
-    operator: String,
-    created: Instant,
-    created_ms: i64,
-    steps: Vec<Step>,
-    terminated: Option<Duration>,
-    callback_url: Option<String>,
+pub(super) struct Job {
+    pub(super) id: i64,
+    pub(super) name: String,
+    pub(super) api: &'static str,
+    pub(super) scope_type: String,
+    pub(super) scope_id: String,
+    pub(super) operator: String,
+    pub(super) created: Instant,
+    pub(super) created_ms: i64,
+    pub(super) steps: Vec<Step>,
+    pub(super) terminated: Option<Duration>,
+    pub(super) callback_url: Option<String>,
+    /// `jobv3`, or `job` for jobs started through the v2 API.
+    pub(super) component: &'static str,
+    /// The job plan it runs, for plan runs.
+    pub(super) plan: Option<i64>,
 }
 
 #[derive(Debug, Default)]
-struct JobData {
+pub(super) struct JobData {
     jobs: BTreeMap<i64, Job>,
     next_job: i64,
     next_step: i64,
@@ -156,28 +162,28 @@ impl JobState {
 
 /// Status of one host of one step at an instant.
 #[derive(Debug, Clone, Copy)]
-struct HostView {
-    status: i64,
-    exit_code: i64,
-    start: Option<Duration>,
-    end: Option<Duration>,
+pub(super) struct HostView {
+    pub(super) status: i64,
+    pub(super) exit_code: i64,
+    pub(super) start: Option<Duration>,
+    pub(super) end: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
-struct StepView {
-    status: i64,
-    start: Option<Duration>,
-    end: Option<Duration>,
-    hosts: Vec<HostView>,
+pub(super) struct StepView {
+    pub(super) status: i64,
+    pub(super) start: Option<Duration>,
+    pub(super) end: Option<Duration>,
+    pub(super) hosts: Vec<HostView>,
 }
 
 #[derive(Debug, Clone)]
-struct JobView {
-    status: i64,
-    finished: bool,
-    start: Option<Duration>,
-    end: Option<Duration>,
-    steps: Vec<StepView>,
+pub(super) struct JobView {
+    pub(super) status: i64,
+    pub(super) finished: bool,
+    pub(super) start: Option<Duration>,
+    pub(super) end: Option<Duration>,
+    pub(super) steps: Vec<StepView>,
 }
 
 fn step_failed(s: &Step) -> bool {
@@ -193,7 +199,7 @@ fn host_final(o: HostOutcome) -> (i64, i64) {
 }
 
 /// Computes the job at age `e`.
-fn view(job: &Job, d: Duration, e: Duration) -> JobView {
+pub(super) fn view(job: &Job, d: Duration, e: Duration) -> JobView {
     let n = job.steps.len();
     let fail_step = job.steps.iter().position(step_failed);
     let last = fail_step.unwrap_or(n.saturating_sub(1));
@@ -358,7 +364,7 @@ fn finish_age(job: &Job, d: Duration) -> Duration {
     }
 }
 
-fn invalid(e: ParamError) -> Outcome {
+pub(super) fn invalid(e: ParamError) -> Outcome {
     Outcome::error(JOB_INVALID_PARAM, e.to_string())
 }
 
@@ -601,6 +607,7 @@ fn account(p: &Value, id_key: &str, alias_key: &str, name: &str) -> Result<Strin
 }
 
 struct NewJob {
+    plan: Option<i64>,
     api: &'static str,
     name: String,
     scope: (String, String),
@@ -637,6 +644,8 @@ fn create(state: &State, new: NewJob) -> (i64, Vec<i64>, String) {
             steps,
             terminated: None,
             callback_url: new.callback_url.clone(),
+            component: "jobv3",
+            plan: new.plan,
         };
         data.jobs.insert(id, job);
         (id, step_ids, new.name, new.callback_url)
@@ -668,12 +677,17 @@ fn spawn_job_callback(inner: Arc<Inner>, id: i64, url: String) {
                         .zip(&v.steps)
                         .map(|(s, sv)| json!({"step_instance_id": s.id, "status": sv.status}))
                         .collect();
+                    let list = if job.component == "job" {
+                        "step_instances"
+                    } else {
+                        "step_instance_list"
+                    };
                     (
                         Duration::ZERO,
                         Some(json!({
                             "job_instance_id": id,
                             "status": v.status,
-                            "step_instance_list": steps,
+                            list: steps,
                         })),
                     )
                 } else {
@@ -696,7 +710,7 @@ fn spawn_job_callback(inner: Arc<Inner>, id: i64, url: String) {
     });
 }
 
-fn fast_execute_script(state: &State, p: &Value, user: &str) -> Outcome {
+pub(super) fn fast_execute_script(state: &State, p: &Value, user: &str) -> Outcome {
     let scope = match scope(p) {
         Ok(s) => s,
         Err(o) => return o,
@@ -767,6 +781,7 @@ fn fast_execute_script(state: &State, p: &Value, user: &str) -> Outcome {
             )
         });
         NewJob {
+            plan: None,
             api: "fast_execute_script",
             name: name.clone(),
             scope,
@@ -884,6 +899,7 @@ fn fast_transfer_file(state: &State, p: &Value, user: &str) -> Outcome {
             )
         });
         NewJob {
+            plan: None,
             api: "fast_transfer_file",
             name: name.clone(),
             scope,
@@ -912,7 +928,7 @@ fn fast_transfer_file(state: &State, p: &Value, user: &str) -> Outcome {
     }))
 }
 
-fn execute_job_plan(state: &State, p: &Value, user: &str) -> Outcome {
+pub(super) fn execute_job_plan(state: &State, p: &Value, user: &str) -> Outcome {
     let scope = match scope(p) {
         Ok(s) => s,
         Err(o) => return o,
@@ -998,6 +1014,7 @@ fn execute_job_plan(state: &State, p: &Value, user: &str) -> Outcome {
             dest_path: String::new(),
         };
         NewJob {
+            plan: Some(plan),
             api: "execute_job_plan",
             name: format!("job-plan-{plan}"),
             scope,
@@ -1020,7 +1037,7 @@ fn execute_job_plan(state: &State, p: &Value, user: &str) -> Outcome {
 }
 
 /// Looks a job up, checking the scope.
-fn with_job<T>(
+pub(super) fn with_job<T>(
     state: &State,
     p: &Value,
     f: impl FnOnce(&Job, Duration, &mut JobData) -> Result<T, Outcome>,
@@ -1126,7 +1143,7 @@ fn get_status(state: &State, p: &Value) -> Outcome {
     }
 }
 
-fn script_log(job: &Job, s: &Step, t: &Target, hv: &HostView) -> String {
+pub(super) fn script_log(job: &Job, s: &Step, t: &Target, hv: &HostView) -> String {
     let Some(start) = hv.start else {
         return String::new();
     };
@@ -1197,7 +1214,7 @@ fn job_host(t: &Target) -> Value {
 
 /// File logs of `host` in a file step: downloads when it is a target, uploads when it is
 /// a source.
-fn file_logs(
+pub(super) fn file_logs(
     s: &Step,
     host_id: i64,
     hv_target: Option<&HostView>,
@@ -1422,7 +1439,7 @@ fn batch_ip_log(state: &State, p: &Value) -> Outcome {
     }
 }
 
-fn operate(state: &State, p: &Value) -> Outcome {
+pub(super) fn operate(state: &State, p: &Value) -> Outcome {
     let code = match params::req_i64(p, "operation_code") {
         Ok(c) => c,
         Err(e) => return invalid(e),
@@ -1449,6 +1466,13 @@ fn operate(state: &State, p: &Value) -> Outcome {
     match r {
         Ok(v) => Outcome::Data(v),
         Err(o) => o,
+    }
+}
+
+/// Marks job `id` as started through `component` (`job` for the v2 API).
+pub(super) fn set_component(state: &State, id: i64, component: &'static str) {
+    if let Some(j) = state.inner.job.lock().jobs.get_mut(&id) {
+        j.component = component;
     }
 }
 
@@ -1491,6 +1515,7 @@ impl State {
                     status: view(j, d, j.created.elapsed()).status,
                     create_time: j.created_ms,
                     callback_url: j.callback_url.clone(),
+                    component: j.component.to_string(),
                 }
             })
             .collect()
@@ -1551,6 +1576,8 @@ mod tests {
                 .collect(),
             terminated: None,
             callback_url: None,
+            component: "jobv3",
+            plan: None,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod filter;
 pub mod gse;
 pub mod itsm;
 pub mod job;
+pub mod job_v2;
 pub mod login;
 pub mod params;
 pub mod rng;
@@ -197,6 +198,7 @@ impl State {
                 cc::handle(self, call)
             }
             "jobv3" => job::handle(self, call),
+            "job" => job_v2::handle(self, call),
             "gse" => gse::handle(self, call),
             "itsm" => itsm::handle(self, call),
             "bk_login" | "bk_paas" => login::handle(self, call),

@@ -439,3 +439,104 @@ async fn answers_match_the_spec_schemas() {
         k.errs.join("\n")
     );
 }
+
+/// JOB v2 (component `job`) answers, every state of a job: waiting, running, finished with
+/// a failed host, force-stopped; scripts and plans; a file job started through v3.
+#[tokio::test]
+async fn job_v2_answers_match_the_spec_schemas() {
+    let s = State::new(StateConfig {
+        hosts: 300,
+        job_step: Duration::from_millis(40),
+        ..StateConfig::default()
+    });
+    let mut k = Checker {
+        s: s.clone(),
+        checked: Vec::new(),
+        errs: Vec::new(),
+    };
+    let hosts: Vec<i64> = s.biz_host_ids(3).into_iter().take(4).collect();
+    s.set_failing_hosts(vec![hosts[1].into()]);
+    let ips: Vec<Value> = hosts
+        .iter()
+        .map(|h| {
+            let snap = s.host(*h).unwrap();
+            json!({"ip": snap.host["bk_host_innerip"], "bk_cloud_id": snap.host["bk_cloud_id"]})
+        })
+        .collect();
+    let j = k
+        .call(
+            "job",
+            "fast_execute_script",
+            json!({"bk_biz_id": 3, "account": "root", "script_content": b64("echo a"),
+                "script_param": b64("-v"), "script_type": 1, "script_timeout": 600,
+                "target_server": {"ip_list": ips}}),
+        )
+        .await;
+    let id = j["job_instance_id"].clone();
+    let q = json!({"bk_biz_id": 3, "job_instance_id": id});
+    for wait_ms in [0, 60, 100] {
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        k.call("job", "get_job_instance_status", q.clone()).await;
+        k.call("job", "get_job_instance_log", q.clone()).await;
+    }
+    let done = k.call("job", "get_job_instance_status", q.clone()).await;
+    assert_eq!(done["is_finished"], json!(true));
+    assert_eq!(done["job_instance"]["status"], json!(4));
+    let p = k
+        .call(
+            "job",
+            "execute_job",
+            json!({"bk_biz_id": 3, "bk_job_id": 7, "global_vars": [
+                {"name": "greeting", "value": "hi"},
+                {"id": 2, "target_server": {"ip_list": [ips[0]]}}]}),
+        )
+        .await;
+    let pq = json!({"bk_biz_id": 3, "job_instance_id": p["job_instance_id"]});
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    k.call(
+        "job",
+        "operate_job_instance",
+        json!({"bk_biz_id": 3, "job_instance_id": p["job_instance_id"], "operation_code": 1}),
+    )
+    .await;
+    k.call("job", "get_job_instance_status", pq.clone()).await;
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let stopped = k.call("job", "get_job_instance_status", pq.clone()).await;
+    assert_eq!(stopped["job_instance"]["status"], json!(11));
+    assert_eq!(stopped["job_instance"]["bk_job_id"], json!(7));
+    k.call("job", "get_job_instance_log", pq).await;
+    // A file job started through v3 is visible through v2.
+    let f = k
+        .call(
+            "jobv3",
+            "fast_transfer_file",
+            json!({"bk_scope_type": "biz", "bk_scope_id": "3",
+            "account_alias": "root", "file_target_path": "/tmp/",
+            "file_source_list": [{"file_list": ["/a"], "server": {"host_id_list": [hosts[0]]}}],
+            "target_server": {"host_id_list": [hosts[2]]}}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let fq = json!({"bk_biz_id": 3, "job_instance_id": f["job_instance_id"]});
+    k.call("job", "get_job_instance_status", fq.clone()).await;
+    let logs = k.call("job", "get_job_instance_log", fq).await;
+    assert!(logs[0]["step_results"][0]["ip_logs"][0]["log_content"]
+        .as_str()
+        .is_some_and(|l| l.contains("download")));
+    eprintln!("checked against the spec: {}", k.checked.join(", "));
+    assert!(
+        k.errs.is_empty(),
+        "schema mismatches:\n{}",
+        k.errs.join("\n")
+    );
+    for api in [
+        "fast_execute_script",
+        "execute_job",
+        "get_job_instance_status",
+        "get_job_instance_log",
+        "operate_job_instance",
+    ] {
+        let name = format!("job.{api}");
+        assert!(k.checked.contains(&name), "{name} not checked");
+    }
+}
