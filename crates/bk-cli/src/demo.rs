@@ -240,8 +240,16 @@ pub async fn run(opts: DemoOptions) -> DemoResult<()> {
         outcome.failed_hosts().count()
     );
 
-    step(5, "ITSM ticket: create, approve, get the callback");
-    let (callback_url, mut callbacks) = callback_receiver().await?;
+    step(5, "ITSM ticket: create, approve, get the verified callback");
+    // The app's callback receiver: verifies each callback's token with ITSM before
+    // believing it, then hands over a typed event.
+    let receiver = bk_sdk::itsm::callback::ApprovalCallback::new(&client);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let callback_url = format!("http://{}/itsm/callback", listener.local_addr()?);
+    let app = receiver.router("/itsm/callback");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
     let ticket = client
         .itsm()
         .create_ticket(
@@ -270,15 +278,17 @@ pub async fn run(opts: DemoOptions) -> DemoResult<()> {
         .send()
         .await?;
     println!("  ticket {} created: {}", ticket.sn, s.current_status);
+    // In real life a person approves in ITSM; the simulator does it on request.
     handle.state().approve(&ticket.sn, "leader", true).await?;
-    let cb = tokio::time::timeout(Duration::from_secs(10), callbacks.recv())
-        .await?
-        .ok_or("no callback arrived")?;
+    let event = receiver
+        .wait_event(&ticket.sn, Some(Duration::from_secs(10)))
+        .await?;
     println!(
-        "  callback received: sn {} status {} approve_result {}",
-        cb["sn"].as_str().unwrap_or("?"),
-        cb["current_status"].as_str().unwrap_or("?"),
-        cb["approve_result"]
+        "  verified callback: sn {} status {} approve_result {} by {}",
+        event.sn,
+        event.current_status,
+        event.approve_result.unwrap_or(false),
+        event.approver.as_deref().unwrap_or("?")
     );
     let done = client
         .itsm()
@@ -292,10 +302,11 @@ pub async fn run(opts: DemoOptions) -> DemoResult<()> {
         )
         .await?;
     println!(
-        "  ticket {} is {} (terminal: {})",
+        "  ticket {} is {} (terminal: {}, approved: {})",
         done.sn,
         done.status,
-        bk_sdk::itsm::wait::is_terminal(&done.status)
+        bk_sdk::itsm::wait::is_terminal(&done.status),
+        event.approved()
     );
 
     let stats = handle.stats();
@@ -306,29 +317,4 @@ pub async fn run(opts: DemoOptions) -> DemoResult<()> {
     );
     sim.shutdown().await;
     Ok(())
-}
-
-/// A loopback HTTP endpoint that receives ITSM's approval callbacks.
-async fn callback_receiver() -> DemoResult<(
-    String,
-    tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
-)> {
-    use axum::routing::post;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let app = axum::Router::new().route(
-        "/itsm/callback",
-        post(move |axum::Json(body): axum::Json<serde_json::Value>| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(body);
-                axum::Json(json!({"code": 0, "result": true, "message": "ok"}))
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/itsm/callback", listener.local_addr()?);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok((url, rx))
 }

@@ -139,6 +139,13 @@ pub fn run_script_command() -> Command {
                 .help("With --wait: ask JOB to stop the job when the wait times out"),
         )
         .arg(
+            Arg::new("api")
+                .long("api")
+                .value_parser(["v3", "v2"])
+                .default_value("v3")
+                .help("JOB API generation: v3 (jobv3), or v2 (job) for older deployments; v2 targets --ips only"),
+        )
+        .arg(
             Arg::new("no_progress")
                 .long("no-progress")
                 .action(ArgAction::SetTrue)
@@ -210,14 +217,8 @@ impl ProgressView {
         }
     }
 
-    fn update(&self, p: &Progress) {
-        let steps: Vec<String> = p.steps.iter().map(|(_, s)| opt(s.as_ref())).collect();
-        let msg = format!(
-            "job {}: {} (steps: {})",
-            p.job_instance_id,
-            opt(p.status.as_ref()),
-            steps.join(", ")
-        );
+    fn update(&self, id: i64, status: String, steps: Vec<String>, elapsed: Duration) {
+        let msg = format!("job {id}: {status} (steps: {})", steps.join(", "));
         if let Some(bar) = &self.bar {
             bar.set_message(msg);
             return;
@@ -227,7 +228,7 @@ impl ProgressView {
         }
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         if last.as_deref() != Some(msg.as_str()) {
-            eprintln!("{:>6.1}s {msg}", p.elapsed.as_secs_f64());
+            eprintln!("{:>6.1}s {msg}", elapsed.as_secs_f64());
             *last = Some(msg);
         }
     }
@@ -239,17 +240,99 @@ impl ProgressView {
     }
 }
 
-/// Runs `bk job run-script ...`.
-pub async fn run_script(m: &ArgMatches) -> Outcome {
+/// One host's result, from either JOB generation.
+struct HostRow {
+    step: i64,
+    bk_host_id: Option<i64>,
+    ip: Option<String>,
+    bk_cloud_id: Option<i64>,
+    status: Option<String>,
+    exit_code: Option<i64>,
+    succeeded: bool,
+    log: Option<String>,
+}
+
+/// How a job ended, from either JOB generation.
+struct Ended {
+    job_instance_id: i64,
+    status: Option<String>,
+    success: bool,
+    elapsed: Duration,
+    hosts: Vec<HostRow>,
+}
+
+impl Ended {
+    fn failed(&self) -> impl Iterator<Item = &HostRow> {
+        self.hosts.iter().filter(|h| !h.succeeded)
+    }
+}
+
+fn from_v3(o: JobOutcome) -> Ended {
+    Ended {
+        job_instance_id: o.job_instance_id,
+        status: o.status.map(|s| s.to_string()),
+        success: o.success,
+        elapsed: o.elapsed,
+        hosts: o
+            .hosts
+            .iter()
+            .map(|h| HostRow {
+                step: h.step_instance_id,
+                bk_host_id: h.bk_host_id,
+                ip: h.ip.clone(),
+                bk_cloud_id: h.bk_cloud_id,
+                status: h.status.map(|s| s.to_string()),
+                exit_code: h.exit_code,
+                succeeded: h.succeeded(),
+                log: h.log.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn from_v2(o: bk_sdk::job::run::JobOutcome) -> Ended {
+    Ended {
+        job_instance_id: o.job_instance_id,
+        status: o.status.map(|s| s.to_string()),
+        success: o.success,
+        elapsed: o.elapsed,
+        hosts: o
+            .hosts
+            .iter()
+            .map(|h| HostRow {
+                step: h.step_instance_id,
+                bk_host_id: None,
+                ip: h.ip.clone(),
+                bk_cloud_id: h.bk_cloud_id,
+                status: h.status.map(|s| s.to_string()),
+                exit_code: h.exit_code,
+                succeeded: h.succeeded(),
+                log: h.log.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// What `bk job run-script` was asked to do, whatever the JOB generation.
+struct Request {
+    biz: i64,
+    biz_set: bool,
+    script: String,
+    language: String,
+    host_ids: Vec<i64>,
+    ips: Vec<bk_runtime::formats::HostKey>,
+    params: Option<String>,
+    account: String,
+    script_timeout: Option<i64>,
+    name: Option<String>,
+    wait: WaitOptions,
+    waiting: bool,
+}
+
+fn request(m: &ArgMatches) -> Result<Request, Failure> {
     let script = read_script(m)?;
     let host_ids = ids(m, "hosts", "hosts")?;
-    let ips: Vec<IpRef> = host_keys(m, "ips", "ips", 0)?
-        .into_iter()
-        .map(|k| IpRef {
-            bk_cloud_id: k.bk_cloud_id,
-            ip: k.ip,
-        })
-        .collect();
+    let ips = host_keys(m, "ips", "ips", 0)?;
     if host_ids.is_empty() && ips.is_empty() {
         return Err(Failure::Usage(
             "no target host: give --hosts or --ips".into(),
@@ -258,67 +341,195 @@ pub async fn run_script(m: &ArgMatches) -> Outcome {
     let biz = *m
         .get_one::<i64>("biz")
         .ok_or_else(|| Failure::Usage("--biz is required".into()))?;
-    let scope = if m.get_flag("biz_set") {
-        Scope::biz_set(biz)
-    } else {
-        Scope::biz(biz)
-    };
-    let client = client(m)?;
-    let mut run = client
-        .jobv3()
-        .run_script(scope, script)
-        .language(language(
-            m.get_one::<String>("language").map_or("shell", |s| s),
-        ))
-        .account_alias(m.get_one::<String>("account").map_or("root", |s| s))
-        .wait_options(WaitOptions {
+    Ok(Request {
+        biz,
+        biz_set: m.get_flag("biz_set"),
+        script,
+        language: m
+            .get_one::<String>("language")
+            .cloned()
+            .unwrap_or_else(|| "shell".into()),
+        host_ids,
+        ips,
+        params: m.get_one::<String>("params").cloned(),
+        account: m
+            .get_one::<String>("account")
+            .cloned()
+            .unwrap_or_else(|| "root".into()),
+        script_timeout: m.get_one::<i64>("script_timeout").copied(),
+        name: m.get_one::<String>("name").cloned(),
+        wait: WaitOptions {
             timeout: Some(Duration::from_secs(
                 *m.get_one::<u64>("timeout").unwrap_or(&3600),
             )),
             terminate_on_timeout: m.get_flag("terminate_on_timeout"),
             ..WaitOptions::default()
-        });
-    if !host_ids.is_empty() {
-        run = run.hosts(host_ids);
-    }
-    if !ips.is_empty() {
-        run = run.ips(ips);
-    }
-    if let Some(p) = m.get_one::<String>("params") {
-        run = run.params(p.clone());
-    }
-    if let Some(t) = m.get_one::<i64>("script_timeout") {
-        run = run.script_timeout(*t);
-    }
-    if let Some(n) = m.get_one::<String>("name") {
-        run = run.task_name(n.clone());
-    }
-    if !m.get_flag("wait") {
-        let handle = run.start().await.map_err(run_failure)?;
-        let id = handle.job_instance_id;
-        return print_rows(
-            m,
-            &["job_instance_id"],
-            &[vec![id.to_string()]],
-            &json!({ "job_instance_id": id }),
-        );
-    }
+        },
+        waiting: m.get_flag("wait"),
+    })
+}
+
+/// Runs `bk job run-script ...`.
+pub async fn run_script(m: &ArgMatches) -> Outcome {
+    let req = request(m)?;
+    let client = client(m)?;
     let view = Arc::new(ProgressView::new(m.get_flag("no_progress")));
-    let v = view.clone();
-    let result = run.on_progress(move |p| v.update(p)).run().await;
+    let v2 = m.get_one::<String>("api").map(String::as_str) == Some("v2");
+    let ended = if v2 {
+        run_v2(&client, req, view.clone()).await
+    } else {
+        run_v3(&client, req, view.clone()).await
+    };
     view.finish();
-    let outcome = result.map_err(run_failure)?;
-    report(m, &outcome)?;
-    if outcome.success {
+    let ended = match ended? {
+        Ran::Ended(e) => e,
+        Ran::Started(id) => {
+            return print_rows(
+                m,
+                &["job_instance_id"],
+                &[vec![id.to_string()]],
+                &json!({ "job_instance_id": id }),
+            )
+        }
+    };
+    report(m, &ended)?;
+    if ended.success {
         Ok(())
     } else {
         Err(Failure::Failed(format!(
             "job {} ended with status {}; {} host(s) did not succeed",
-            outcome.job_instance_id,
-            opt(outcome.status.as_ref()),
-            outcome.failed_hosts().count()
+            ended.job_instance_id,
+            opt(ended.status.as_deref()),
+            ended.failed().count()
         )))
     }
+}
+
+/// What a run came to: started only (no `--wait`), or ended.
+enum Ran {
+    Started(i64),
+    Ended(Ended),
+}
+
+/// JOB v3.
+async fn run_v3(
+    client: &bk_runtime::Client,
+    req: Request,
+    view: Arc<ProgressView>,
+) -> Result<Ran, Failure> {
+    let scope = if req.biz_set {
+        Scope::biz_set(req.biz)
+    } else {
+        Scope::biz(req.biz)
+    };
+    let mut run = client
+        .jobv3()
+        .run_script(scope, req.script)
+        .language(language(&req.language))
+        .account_alias(req.account)
+        .wait_options(req.wait);
+    if !req.host_ids.is_empty() {
+        run = run.hosts(req.host_ids);
+    }
+    if !req.ips.is_empty() {
+        run = run.ips(
+            req.ips
+                .into_iter()
+                .map(|k| IpRef {
+                    bk_cloud_id: k.bk_cloud_id,
+                    ip: k.ip,
+                })
+                .collect(),
+        );
+    }
+    if let Some(p) = req.params {
+        run = run.params(p);
+    }
+    if let Some(t) = req.script_timeout {
+        run = run.script_timeout(t);
+    }
+    if let Some(n) = req.name {
+        run = run.task_name(n);
+    }
+    if !req.waiting {
+        let handle = run.start().await.map_err(run_failure)?;
+        return Ok(Ran::Started(handle.job_instance_id));
+    }
+    let outcome = run
+        .on_progress(move |p: &Progress| {
+            let steps = p.steps.iter().map(|(_, s)| opt(s.as_ref())).collect();
+            view.update(p.job_instance_id, opt(p.status.as_ref()), steps, p.elapsed)
+        })
+        .run()
+        .await
+        .map_err(run_failure)?;
+    Ok(Ran::Ended(from_v3(outcome)))
+}
+
+/// JOB v2 (`fast_execute_script` on component `job`); targets by IP only.
+async fn run_v2(
+    client: &bk_runtime::Client,
+    req: Request,
+    view: Arc<ProgressView>,
+) -> Result<Ran, Failure> {
+    use bk_sdk::job::run::{RunError as V2Error, WaitOptions as V2Wait};
+    use bk_sdk::job::types::{IpRef as V2Ip, ScriptType};
+    if req.biz_set || !req.host_ids.is_empty() {
+        return Err(Failure::Usage(
+            "--api v2 targets hosts by --ips only, in a business (no --hosts, no --biz-set)".into(),
+        ));
+    }
+    let failure = |e: V2Error| match e {
+        V2Error::Api(e) => Failure::from_sdk(&e),
+        other => Failure::Failed(other.to_string()),
+    };
+    let mut run = client
+        .job()
+        .run_script(req.biz, req.account, req.script)
+        .script_type(match req.language.as_str() {
+            "bat" => ScriptType::Bat,
+            "perl" => ScriptType::Perl,
+            "python" => ScriptType::Python,
+            "powershell" => ScriptType::Powershell,
+            "sql" => ScriptType::Sql,
+            _ => ScriptType::Shell,
+        })
+        .ips(
+            req.ips
+                .into_iter()
+                .map(|k| V2Ip {
+                    bk_cloud_id: k.bk_cloud_id,
+                    ip: k.ip,
+                })
+                .collect(),
+        )
+        .wait_options(V2Wait {
+            timeout: req.wait.timeout,
+            terminate_on_timeout: req.wait.terminate_on_timeout,
+            ..V2Wait::default()
+        });
+    if let Some(p) = req.params {
+        run = run.params(p);
+    }
+    if let Some(t) = req.script_timeout {
+        run = run.script_timeout(t);
+    }
+    if let Some(n) = req.name {
+        run = run.task_name(n);
+    }
+    if !req.waiting {
+        let handle = run.start().await.map_err(failure)?;
+        return Ok(Ran::Started(handle.job_instance_id));
+    }
+    let outcome = run
+        .on_progress(move |p| {
+            let steps = p.steps.iter().map(|(_, s)| opt(s.as_ref())).collect();
+            view.update(p.job_instance_id, opt(p.status.as_ref()), steps, p.elapsed)
+        })
+        .run()
+        .await
+        .map_err(failure)?;
+    Ok(Ran::Ended(from_v2(outcome)))
 }
 
 fn run_failure(e: RunError) -> Failure {
@@ -329,33 +540,33 @@ fn run_failure(e: RunError) -> Failure {
 }
 
 /// The per-host table, then the logs of hosts that did not succeed.
-fn report(m: &ArgMatches, o: &JobOutcome) -> Outcome {
+fn report(m: &ArgMatches, o: &Ended) -> Outcome {
     let rows: Vec<Vec<String>> = o
         .hosts
         .iter()
         .map(|h| {
             vec![
-                h.step_instance_id.to_string(),
+                h.step.to_string(),
                 opt(h.bk_host_id),
                 opt(h.ip.as_deref()),
-                opt(h.status.as_ref()),
+                opt(h.status.as_deref()),
                 opt(h.exit_code),
             ]
         })
         .collect();
     let value = json!({
         "job_instance_id": o.job_instance_id,
-        "status": o.status.as_ref().map(|s| s.to_string()),
+        "status": o.status,
         "success": o.success,
         "seconds": o.elapsed.as_secs_f64(),
         "hosts": o.hosts.iter().map(|h| json!({
-            "step_instance_id": h.step_instance_id,
+            "step_instance_id": h.step,
             "bk_host_id": h.bk_host_id,
             "ip": h.ip,
             "bk_cloud_id": h.bk_cloud_id,
-            "status": h.status.as_ref().map(|s| s.to_string()),
+            "status": h.status,
             "exit_code": h.exit_code,
-            "succeeded": h.succeeded(),
+            "succeeded": h.succeeded,
             "log": h.log,
         })).collect::<Vec<_>>(),
     });
@@ -366,7 +577,7 @@ fn report(m: &ArgMatches, o: &JobOutcome) -> Outcome {
         &value,
     )?;
     if super::format(m) == crate::output::Format::Table {
-        for h in o.failed_hosts() {
+        for h in o.failed() {
             println!(
                 "\n--- log of host {} ({}), exit code {}",
                 opt(h.bk_host_id),
@@ -385,9 +596,9 @@ fn report(m: &ArgMatches, o: &JobOutcome) -> Outcome {
         println!(
             "\njob {}: {} in {:.1?}, {} of {} host(s) did not succeed",
             o.job_instance_id,
-            opt(o.status.as_ref()),
+            opt(o.status.as_deref()),
             o.elapsed,
-            o.failed_hosts().count(),
+            o.failed().count(),
             o.hosts.len()
         );
     }

@@ -31,6 +31,10 @@ fn demo_runs_the_whole_story() {
         stdout.contains("echo \"disk usage on $(hostname)\""),
         "{stdout}"
     );
+    assert!(stdout.contains("verified callback"), "{stdout}");
     assert!(stdout.contains("approve_result true"), "{stdout}");
-    assert!(stdout.contains("(terminal: true)"), "{stdout}");
+    assert!(
+        stdout.contains("(terminal: true, approved: true)"),
+        "{stdout}"
+    );
 }

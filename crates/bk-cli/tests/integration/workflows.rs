@@ -214,6 +214,57 @@ fn job_run_script_waits_and_reports_failed_hosts_with_logs() {
     assert_eq!(v["hosts"][0]["exit_code"], 0, "{v}");
     assert!(ok.stderr.is_empty(), "--no-progress is quiet: {ok:#?}");
 
+    // JOB v2 (older deployments): by IP, the failing host's log comes back too.
+    env.sim
+        .handle()
+        .state()
+        .set_failing_hosts(vec![HostSelector::Id(bad)]);
+    let ips: Vec<String> = hosts.iter().map(|h| h.1.clone()).collect();
+    let v2 = env.bk(&[
+        "job",
+        "run-script",
+        "--api",
+        "v2",
+        "--biz",
+        &biz.to_string(),
+        "--ips",
+        &ips.join(","),
+        "--script",
+        "echo v2",
+        "--wait",
+        "--no-progress",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(v2.code, 1, "{v2:#?}");
+    let v = v2.json();
+    let failed: Vec<&serde_json::Value> = v["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["succeeded"] == false)
+        .collect();
+    assert_eq!(failed.len(), 1, "{v}");
+    assert_eq!(failed[0]["ip"], hosts[2].1.as_str(), "{v}");
+    assert!(
+        failed[0]["log"].as_str().unwrap().contains("echo v2"),
+        "{v}"
+    );
+    let r = env.bk(&[
+        "job",
+        "run-script",
+        "--api",
+        "v2",
+        "--biz",
+        "2",
+        "--hosts",
+        "1",
+        "--script",
+        "true",
+    ]);
+    assert_eq!(r.code, 2, "v2 takes IPs only: {r:#?}");
+    env.sim.handle().state().set_failing_hosts(vec![]);
+
     // Without --wait: just the job instance id.
     let started = env
         .bk(&[
