@@ -56,12 +56,17 @@ impl Target {
 
     /// An SDK client with header auth (the SDK's default) and retries off.
     pub fn sdk_client(&self, url: &str) -> Result<Client, String> {
+        self.sdk_client_with(url, RetryPolicy::disabled())
+    }
+
+    /// An SDK client with header auth and the given retry policy.
+    pub fn sdk_client_with(&self, url: &str, policy: RetryPolicy) -> Result<Client, String> {
         Client::builder()
             .endpoint(url)
             .app_code(self.app_code.as_str())
             .app_secret(self.app_secret.as_str())
             .user(UserAuth::BkUsername(self.username.clone()))
-            .retry_policy(RetryPolicy::disabled())
+            .retry_policy(policy)
             .request_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| e.to_string())
@@ -90,8 +95,11 @@ impl Workload {
 /// A Rust client of the load test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RustClient {
-    /// This SDK (typed generated client).
+    /// This SDK (typed generated client), retries off.
     Sdk,
+    /// This SDK with its default retry policy (retries, token bucket): the retry layer's
+    /// cost on a healthy server.
+    SdkRetry,
     /// A minimal hyper client replaying the SDK's captured request.
     Raw,
 }
@@ -227,10 +235,14 @@ pub struct LoadArgs {
 pub fn run_load(target: &Target, args: &LoadArgs) -> Result<LoadResult, String> {
     let rt = runtime()?;
     let call: Call = match args.client {
-        RustClient::Sdk => {
+        RustClient::Sdk | RustClient::SdkRetry => {
             let client = {
                 let _g = rt.enter();
-                target.sdk_client(&target.url)?
+                if args.client == RustClient::SdkRetry {
+                    target.sdk_client_with(&target.url, RetryPolicy::default())?
+                } else {
+                    target.sdk_client(&target.url)?
+                }
             };
             let (workload, biz) = (args.workload, args.biz);
             Arc::new(move || {
@@ -254,6 +266,7 @@ pub fn run_load(target: &Target, args: &LoadArgs) -> Result<LoadResult, String> 
     Ok(LoadResult {
         client: match args.client {
             RustClient::Sdk => "sdk",
+            RustClient::SdkRetry => "sdk-retry",
             RustClient::Raw => "raw",
         }
         .to_string(),

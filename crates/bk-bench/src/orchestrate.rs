@@ -187,11 +187,17 @@ fn measure(
     for run in 0..settings.runs {
         for (w, file) in &request_files {
             for c in CONCURRENCY {
+                // The small GET also measures the SDK with its retry layer on, beside the
+                // same SDK with retries off: the retry layer's cost on a healthy server.
+                let mut clients: Vec<&str> = CLIENTS.to_vec();
+                if *w == Workload::GetUser {
+                    clients.push("sdk-retry");
+                }
                 // Rotate the order within a run, so no client always goes first.
-                for i in 0..CLIENTS.len() {
-                    let client = CLIENTS[(i + run) % CLIENTS.len()];
+                for i in 0..clients.len() {
+                    let client = clients[(i + run) % clients.len()];
                     let mut cmd = match client {
-                        "raw" | "sdk" => {
+                        "raw" | "sdk" | "sdk-retry" => {
                             let mut cmd = Command::new(me);
                             cmd.args(["load", "--client", client, "--workload", w.name()]);
                             if client == "raw" {

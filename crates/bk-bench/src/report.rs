@@ -17,6 +17,7 @@ pub fn client_name(client: &str) -> &'static str {
         "bkapi" => "bkapi-client-core (Python)",
         "classic" => "classic requests client (Python)",
         "mirror" => "blueking-rs topology mirror",
+        "sdk-retry" => "blueking-rs SDK, retries on",
         _ => "?",
     }
 }
@@ -296,6 +297,34 @@ pub fn markdown(settings: &Settings, res: &Results, svg: &Path) -> String {
         "![req/s by client and concurrency]({})\n",
         rel(settings, svg)
     );
+
+    let _ = writeln!(s, "### Retry overhead on a healthy server\n");
+    let _ = writeln!(
+        s,
+        "The small GET with the SDK's default retry policy (classifier, backoff, token bucket) \
+         against the same SDK with retries off, pair by pair in the same run:\n"
+    );
+    let _ = writeln!(
+        s,
+        "| Concurrency | retries off (req/s) | retries on (req/s) | on / off |"
+    );
+    let _ = writeln!(s, "|---:|---:|---:|---:|");
+    for c in CONCURRENCY {
+        let cell = |client: &str| {
+            cells
+                .get(&("get_user".to_string(), c, client.to_string()))
+                .map(|x| format!("{:.0}", x.rps))
+                .unwrap_or_else(|| "failed".into())
+        };
+        let _ = writeln!(
+            s,
+            "| {c} | {} | {} | {} |",
+            cell("sdk"),
+            cell("sdk-retry"),
+            pct(ratio(res, "get_user", c, "sdk-retry", "sdk")),
+        );
+    }
+    s.push('\n');
 
     let _ = writeln!(s, "## Full CMDB host sync ({} hosts)\n", res.hosts);
     let _ = writeln!(
