@@ -43,6 +43,13 @@ pub struct Report {
     pub job_executions: u64,
     /// Wall time.
     pub elapsed: Duration,
+    /// Faults injected, by kind (the simulator's count).
+    pub faults_by_kind: std::collections::BTreeMap<String, u64>,
+    /// Failed calls by what their error said: `<kind> <code or HTTP status> request_id=yes|no`.
+    pub failures_by_error: std::collections::BTreeMap<String, u64>,
+    /// Failed calls whose error gives neither a code nor an HTTP status nor a transport or
+    /// timeout cause, or that carry a code but no request_id (must be 0).
+    pub undiagnosable: u64,
 }
 
 impl Report {
@@ -54,9 +61,9 @@ impl Report {
         )
     }
 
-    /// Every idempotent call succeeded and no job ran twice.
+    /// Every idempotent call succeeded, no job ran twice, and every failure said why.
     pub fn passed(&self) -> bool {
-        self.idempotent_failed == 0 && self.duplicates == 0
+        self.idempotent_failed == 0 && self.duplicates == 0 && self.undiagnosable == 0
     }
 }
 
@@ -158,6 +165,9 @@ struct Tally {
     failed: AtomicU64,
     idempotent_failed: AtomicU64,
     job_failed: AtomicU64,
+    /// What the failed calls' errors said.
+    errors: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    undiagnosable: AtomicU64,
 }
 
 /// Runs the matrix on the current Tokio runtime.
@@ -204,9 +214,9 @@ pub async fn run_async(settings: &Settings) -> Result<Report, String> {
                 if i >= calls {
                     return;
                 }
-                let (ok, idempotent) = match i % 3 {
-                    0 => (client.bk_login().get_user().send().await.is_ok(), true),
-                    1 => (client.cc().search_business().send().await.is_ok(), true),
+                let (result, idempotent) = match i % 3 {
+                    0 => (client.bk_login().get_user().send().await.map(drop), true),
+                    1 => (client.cc().search_business().send().await.map(drop), true),
                     _ => (
                         client
                             .jobv3()
@@ -220,10 +230,23 @@ pub async fn run_async(settings: &Settings) -> Result<Report, String> {
                             })
                             .send()
                             .await
-                            .is_ok(),
+                            .map(drop),
                         false,
                     ),
                 };
+                let ok = result.is_ok();
+                if let Err(e) = &result {
+                    let (label, diagnosable) = describe(e);
+                    if !diagnosable {
+                        tally.undiagnosable.fetch_add(1, Ordering::Relaxed);
+                    }
+                    *tally
+                        .errors
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(label)
+                        .or_default() += 1;
+                }
                 let counter = match (ok, idempotent) {
                     (true, _) => &tally.ok,
                     (false, true) => &tally.idempotent_failed,
@@ -258,9 +281,59 @@ pub async fn run_async(settings: &Settings) -> Result<Report, String> {
         duplicates,
         job_executions: handle.state().job_executions(),
         elapsed,
+        faults_by_kind: stats
+            .faults
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect(),
+        failures_by_error: tally
+            .errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
+        undiagnosable: tally.undiagnosable.load(Ordering::Relaxed),
     };
     sim.shutdown().await;
     Ok(report)
+}
+
+/// A failed call's error as `<kind> <code or HTTP status> request_id=yes|no`, and whether it
+/// says enough to act on: an API or HTTP error carries its code (or status) and the
+/// request_id to quote to the platform team; a call that got no answer says why (transport
+/// or timeout).
+fn describe(e: &bk_sdk::Error) -> (String, bool) {
+    use bk_sdk::runtime::ErrorKind;
+    let kind = match e.kind() {
+        ErrorKind::Config { .. } => "config",
+        ErrorKind::InvalidRequest { .. } => "invalid_request",
+        ErrorKind::Transport { .. } => "transport",
+        ErrorKind::Timeout { .. } => "timeout",
+        ErrorKind::HttpStatus { .. } => "http_status",
+        ErrorKind::NonJson { .. } => "non_json",
+        ErrorKind::Api { .. } => "api",
+        ErrorKind::Credentials { .. } => "credentials",
+        ErrorKind::Decode { .. } => "decode",
+        _ => "other",
+    };
+    let code = e
+        .code()
+        .map(|c| c.to_string())
+        .or_else(|| e.http_status().map(|s| format!("HTTP {s}")))
+        .unwrap_or_else(|| "-".into());
+    let rid = e.request_id().is_some();
+    let diagnosable = match kind {
+        "transport" | "timeout" => true,
+        "api" => e.code().is_some() && rid,
+        "http_status" | "non_json" => e.http_status().is_some(),
+        _ => false,
+    };
+    (
+        format!(
+            "{kind} {code} request_id={}",
+            if rid { "yes" } else { "no" }
+        ),
+        diagnosable,
+    )
 }
 
 /// Runs the matrix on a new multi-threaded runtime and returns the summary

@@ -56,14 +56,22 @@ fn main() -> ExitCode {
     };
     match rt.block_on(run_async(&settings)) {
         Ok(report) => {
-            println!("{}", report.line());
-            eprintln!(
-                "idempotent_failed={} job_failed={} job_executions={} elapsed={:.1}s",
+            for (kind, n) in &report.faults_by_kind {
+                println!("fault {kind}={n}");
+            }
+            for (what, n) in &report.failures_by_error {
+                println!("failed {what}: {n}");
+            }
+            println!(
+                "idempotent_failed={} job_failed={} job_executions={} undiagnosable={} elapsed={:.1}s",
                 report.idempotent_failed,
                 report.job_failed,
                 report.job_executions,
+                report.undiagnosable,
                 report.elapsed.as_secs_f64()
             );
+            // The summary line comes last.
+            println!("{}", report.line());
             if report.passed() {
                 ExitCode::SUCCESS
             } else {

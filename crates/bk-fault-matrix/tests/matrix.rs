@@ -12,6 +12,10 @@ async fn ten_thousand_calls_with_twenty_percent_faults() {
     assert_eq!(r.ok + r.failed, 10_000);
     assert_eq!(r.idempotent_failed, 0, "{r:?}");
     assert_eq!(r.duplicates, 0, "{r:?}");
+    // Every failure says why: a code (or HTTP status) with its request_id, or no answer.
+    assert_eq!(r.undiagnosable, 0, "{:#?}", r.failures_by_error);
+    // Every kind the simulator offers was injected.
+    assert!(r.faults_by_kind.len() >= 14, "{:?}", r.faults_by_kind);
     // The faults were really there, and really retried.
     assert!(r.faults > 1_500, "{r:?}");
     assert!(r.retries > 1_000, "{r:?}");
