@@ -105,7 +105,7 @@ struct Inner {
     config: Config,
     /// The user credentials in force (renewed by a credential provider, if any).
     creds: Creds,
-    http: reqwest::Client,
+    http: transport::Http,
     bucket: TokenBucket,
     hooks: Hooks,
 }
@@ -572,27 +572,35 @@ impl Client {
     ) -> (Result<RawResponse, Error>, Sizes) {
         let inner = &*self.inner;
         let mut sizes = Sizes::default();
-        let req = match request::build(&inner.config, state, target, params) {
+        let mut req = match request::build(&inner.config, state, target, params) {
             Ok(req) => req,
             Err(e) => return (Err(e), sizes),
         };
         sizes.request = req.body.as_ref().map_or(0, |b| b.len() as u64);
-        if tracing::enabled!(tracing::Level::DEBUG) {
+        let debug = tracing::enabled!(tracing::Level::DEBUG);
+        if debug {
             let body = req.body_json.as_ref().map(|b| {
                 let mut b = b.clone();
                 redact::redact_json(&mut b, target.sensitive);
                 b.to_string()
             });
-            tracing::debug!(
-                url = %redact::redact_url(&req.url, target.sensitive),
-                body = body.as_deref().unwrap_or(""),
-                "sending request"
-            );
+            let url = req
+                .url()
+                .map(|u| redact::redact_url(&u, target.sensitive).to_string())
+                .unwrap_or_default();
+            tracing::debug!(url = %url, body = body.as_deref().unwrap_or(""), "sending request");
         }
-        let owned = inner.creds.secret_values(&inner.config, state);
-        let secrets: Vec<&str> = owned.iter().map(|s| s.expose()).collect();
+        // The headers move into the request; a copy is kept only for the debug log.
+        let headers = if debug {
+            req.headers.clone()
+        } else {
+            std::mem::take(&mut req.headers)
+        };
+        let secrets =
+            |f: &mut dyn FnMut(&str)| inner.creds.for_each_secret(&inner.config, state, f);
         let plain_json = target.gateway_base.is_some();
-        let outcome = match transport::send(&inner.http, &inner.config, &req, limit).await {
+        let outcome = match transport::send(&inner.http, &inner.config, &req, headers, limit).await
+        {
             Ok(resp) => {
                 sizes.response = resp.body.len() as u64;
                 envelope::parse(&resp, &secrets, plain_json)
@@ -667,9 +675,12 @@ fn serialize_error(meta: &ApiMeta, e: serde_json::Error) -> Error {
 #[cold]
 fn log_failure(req: &PreparedRequest, target: &Target<'_>, what: &str) {
     if tracing::enabled!(tracing::Level::DEBUG) {
+        let Some(url) = req.url() else {
+            return;
+        };
         let curl = redact::to_curl(
             req.method,
-            &req.url,
+            &url,
             &req.headers,
             req.body_json.as_ref(),
             target.sensitive,

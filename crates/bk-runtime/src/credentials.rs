@@ -308,6 +308,30 @@ impl Creds {
         *current = state.clone();
     }
 
+    /// Calls `f` with every value of [`Creds::secret_values`], without copying them.
+    pub(crate) fn for_each_secret(
+        &self,
+        config: &Config,
+        state: &AuthState,
+        f: &mut dyn FnMut(&str),
+    ) {
+        let mut visit = |s: &Secret| {
+            if !s.is_empty() {
+                f(s.expose());
+            }
+        };
+        visit(&config.app_secret);
+        if let UserAuth::BkToken(s) | UserAuth::AccessToken(s) = &state.user {
+            visit(s);
+        }
+        if let UserAuth::BkToken(s) | UserAuth::AccessToken(s) = &config.user {
+            visit(s);
+        }
+        for s in lock(&self.retired).iter() {
+            visit(s);
+        }
+    }
+
     /// Every secret that server text must be scrubbed of: the app secret, the user
     /// secret in force and the ones it replaced.
     pub(crate) fn secret_values(&self, config: &Config, state: &AuthState) -> Vec<Secret> {

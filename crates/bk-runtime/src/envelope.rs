@@ -111,91 +111,45 @@ struct Wire<'a> {
     data: Option<&'a RawValue>,
     #[serde(default)]
     request_id: Option<Value>,
-    #[serde(default)]
-    permission: Option<Value>,
+    #[serde(default, borrow)]
+    permission: Option<&'a RawValue>,
 }
+
+/// The secrets server text is scrubbed of, handed one by one to the callback (so that
+/// nothing is copied when no server text needs scrubbing).
+pub(crate) type Secrets<'a> = &'a dyn Fn(&mut dyn FnMut(&str));
+
+/// No secrets (tests).
+#[cfg(test)]
+pub(crate) fn no_secrets(_: &mut dyn FnMut(&str)) {}
 
 /// Classifies an HTTP response. `secrets` are scrubbed from any server text kept.
 ///
 /// With `plain_json` (API gateway resources), a 2xx JSON body that is not an envelope
 /// is a success whose `data` is the whole body.
+///
+/// Headers are read only where they matter: the request id when the body has none, the
+/// gateway error headers and the back-off hint on failures.
 pub(crate) fn parse(
     resp: &HttpResponse,
-    secrets: &[&str],
+    secrets: Secrets<'_>,
     plain_json: bool,
 ) -> Result<RawResponse, Error> {
-    let header_request_id = header(&resp.headers, REQUEST_ID_HEADER)
-        .or_else(|| header(&resp.headers, FALLBACK_REQUEST_ID_HEADER));
-    let gw_code =
-        header(&resp.headers, ERROR_CODE_HEADER).and_then(|c| lenient_code(&Value::String(c)));
-    let gw_message =
-        header(&resp.headers, ERROR_MESSAGE_HEADER).map(|m| clean_message(&m, secrets));
     // Only a JSON object is an envelope (serde would also read a struct from an array).
     let wire = (resp.body.trim_ascii_start().first() == Some(&b'{'))
         .then(|| serde_json::from_slice::<Wire<'_>>(&resp.body).ok())
         .flatten();
-    let hint = retry_after(&resp.headers);
-
     if !(200..300).contains(&resp.status) {
-        let body_code = wire
-            .as_ref()
-            .and_then(|w| w.code.as_ref())
-            .and_then(lenient_code);
-        let body_message = wire
-            .as_ref()
-            .and_then(|w| w.message.as_ref())
-            .and_then(message_text)
-            .filter(|m| !m.is_empty())
-            .map(|m| clean_message(&m, secrets));
-        let request_id = wire
-            .as_ref()
-            .and_then(|w| w.request_id.as_ref())
-            .and_then(request_id_text)
-            .or(header_request_id);
-        return Err(Error::from_kind(ErrorKind::HttpStatus {
-            status: resp.status,
-            code: gw_code.or(body_code),
-            message: gw_message.or(body_message),
-            snippet: redact::snippet(&resp.body, secrets),
-        })
-        .with_http(resp.status, request_id)
-        .with_retry_after(hint));
+        return Err(status_error(resp, wire, secrets));
     }
-
-    let non_json = |request_id: Option<String>| {
-        Error::from_kind(ErrorKind::NonJson {
-            content_type: header(&resp.headers, "content-type"),
-            snippet: redact::snippet(&resp.body, secrets),
-            code: gw_code,
-            message: gw_message.clone(),
-        })
-        .with_http(resp.status, request_id)
-        .with_retry_after(hint)
-    };
-    let plain = |request_id: Option<String>| -> Result<RawResponse, Error> {
-        match serde_json::from_slice::<&RawValue>(&resp.body) {
-            Ok(raw) if plain_json && gw_code.is_none() => Ok(RawResponse {
-                http_status: resp.status,
-                request_id,
-                result: true,
-                code: 0,
-                code_present: false,
-                message: String::new(),
-                data: raw.to_owned(),
-                permission: None,
-                retry_after: hint,
-            }),
-            _ => Err(non_json(request_id)),
-        }
-    };
     let Some(wire) = wire else {
-        return plain(header_request_id);
+        return plain(resp, secrets, plain_json);
     };
     let code = wire.code.as_ref().and_then(lenient_code);
     let result = match (&wire.result, code) {
         (Some(Value::Bool(b)), _) => *b,
         (_, Some(c)) => c == 0,
-        _ => return plain(header_request_id),
+        _ => return plain(resp, secrets, plain_json),
     };
     let data = match wire.data {
         Some(raw) => raw.to_owned(),
@@ -205,22 +159,111 @@ pub(crate) fn parse(
         http_status: resp.status,
         request_id: wire
             .request_id
-            .as_ref()
             .and_then(request_id_text)
-            .or(header_request_id),
+            .or_else(|| header_request_id(&resp.headers)),
         result,
         code: code.unwrap_or(if result { 0 } else { -1 }),
         code_present: code.is_some(),
         message: wire
             .message
-            .as_ref()
             .and_then(message_text)
-            .map(|m| clean_message(&m, secrets))
+            .map(|m| clean_message(m, secrets))
             .unwrap_or_default(),
         data,
-        permission: wire.permission.filter(|p| !p.is_null()),
-        retry_after: hint,
+        permission: wire.permission.and_then(permission_value),
+        // Only a failure carries the hint on (`api_error`).
+        retry_after: if result {
+            None
+        } else {
+            retry_after(&resp.headers)
+        },
     })
+}
+
+/// A non-2xx response.
+#[cold]
+fn status_error(resp: &HttpResponse, wire: Option<Wire<'_>>, secrets: Secrets<'_>) -> Error {
+    let (body_code, body_message, body_request_id) = match wire {
+        Some(w) => (
+            w.code.as_ref().and_then(lenient_code),
+            w.message
+                .and_then(message_text)
+                .filter(|m| !m.is_empty())
+                .map(|m| clean_message(m, secrets)),
+            w.request_id.and_then(request_id_text),
+        ),
+        None => (None, None, None),
+    };
+    let request_id = body_request_id.or_else(|| header_request_id(&resp.headers));
+    Error::from_kind(ErrorKind::HttpStatus {
+        status: resp.status,
+        code: gateway_code(&resp.headers).or(body_code),
+        message: gateway_message(&resp.headers, secrets).or(body_message),
+        snippet: snippet(&resp.body, secrets),
+    })
+    .with_http(resp.status, request_id)
+    .with_retry_after(retry_after(&resp.headers))
+}
+
+/// A 2xx body that is not an envelope: the data itself for a gateway resource answering
+/// plain JSON, else [`ErrorKind::NonJson`].
+#[cold]
+fn plain(
+    resp: &HttpResponse,
+    secrets: Secrets<'_>,
+    plain_json: bool,
+) -> Result<RawResponse, Error> {
+    let request_id = header_request_id(&resp.headers);
+    let gw_code = gateway_code(&resp.headers);
+    let hint = retry_after(&resp.headers);
+    match serde_json::from_slice::<&RawValue>(&resp.body) {
+        Ok(raw) if plain_json && gw_code.is_none() => Ok(RawResponse {
+            http_status: resp.status,
+            request_id,
+            result: true,
+            code: 0,
+            code_present: false,
+            message: String::new(),
+            data: raw.to_owned(),
+            permission: None,
+            retry_after: hint,
+        }),
+        _ => Err(Error::from_kind(ErrorKind::NonJson {
+            content_type: header(&resp.headers, "content-type"),
+            snippet: snippet(&resp.body, secrets),
+            code: gw_code,
+            message: gateway_message(&resp.headers, secrets),
+        })
+        .with_http(resp.status, request_id)
+        .with_retry_after(hint)),
+    }
+}
+
+fn header_request_id(headers: &HeaderMap) -> Option<String> {
+    header(headers, REQUEST_ID_HEADER).or_else(|| header(headers, FALLBACK_REQUEST_ID_HEADER))
+}
+
+fn gateway_code(headers: &HeaderMap) -> Option<i64> {
+    header(headers, ERROR_CODE_HEADER).and_then(|c| lenient_code(&Value::String(c)))
+}
+
+fn gateway_message(headers: &HeaderMap, secrets: Secrets<'_>) -> Option<String> {
+    header(headers, ERROR_MESSAGE_HEADER).map(|m| clean_message(m, secrets))
+}
+
+/// The IAM permission object, unless `null`.
+fn permission_value(raw: &RawValue) -> Option<Value> {
+    serde_json::from_str::<Value>(raw.get())
+        .ok()
+        .filter(|p| !p.is_null())
+}
+
+/// [`redact::snippet`] with the secrets collected.
+fn snippet(body: &[u8], secrets: Secrets<'_>) -> String {
+    let mut owned: Vec<String> = Vec::new();
+    secrets(&mut |s| owned.push(s.to_owned()));
+    let list: Vec<&str> = owned.iter().map(String::as_str).collect();
+    redact::snippet(body, &list)
 }
 
 /// Decodes `data` into `T`. Plain `serde_json` first; on failure a second pass
@@ -285,24 +328,39 @@ pub(crate) fn integral(f: f64) -> Option<i64> {
     (f.is_finite() && f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f)).then_some(f as i64)
 }
 
-fn message_text(v: &Value) -> Option<String> {
+fn message_text(v: Value) -> Option<String> {
     match v {
         Value::Null => None,
-        Value::String(s) => Some(s.clone()),
+        Value::String(s) => Some(s),
         other => Some(other.to_string()),
     }
 }
 
-fn request_id_text(v: &Value) -> Option<String> {
+fn request_id_text(v: Value) -> Option<String> {
     match v {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::String(s) => {
+            let t = s.trim();
+            if t.is_empty() {
+                None
+            } else if t.len() == s.len() {
+                Some(s)
+            } else {
+                Some(t.to_owned())
+            }
+        }
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
 }
 
-fn clean_message(m: &str, secrets: &[&str]) -> String {
-    redact::truncate_chars(redact::scrub(m, secrets), MESSAGE_MAX_CHARS)
+/// `m` scrubbed of `secrets` (as [`redact::scrub`] does) and truncated.
+fn clean_message(mut m: String, secrets: Secrets<'_>) -> String {
+    secrets(&mut |s| {
+        if s.len() >= 4 && m.contains(s) {
+            m = m.replace(s, redact::REDACTED);
+        }
+    });
+    redact::truncate_chars(m, MESSAGE_MAX_CHARS)
 }
 
 #[cfg(test)]
@@ -330,7 +388,7 @@ mod tests {
                 &[],
                 r#"{"result":true,"code":"0","message":"","data":{"a":1},"request_id":"abc"}"#,
             ),
-            &[],
+            &no_secrets,
             false,
         )
         .unwrap();
@@ -345,7 +403,7 @@ mod tests {
     fn missing_fields_and_header_request_id() {
         let r = parse(
             &resp(200, &[("x-request-id", "hdr")], r#"{"result":true}"#),
-            &[],
+            &no_secrets,
             false,
         )
         .unwrap();
@@ -354,7 +412,7 @@ mod tests {
         assert_eq!(r.request_id.as_deref(), Some("hdr"));
         let r = parse(
             &resp(200, &[], r#"{"code":0,"data":null,"message":null}"#),
-            &[],
+            &no_secrets,
             false,
         )
         .unwrap();
@@ -370,7 +428,7 @@ mod tests {
                 &[],
                 r#"{"result":false,"code":1199006.0,"message":"bad","permission":{"x":1}}"#,
             ),
-            &[],
+            &no_secrets,
             false,
         )
         .unwrap();
@@ -378,7 +436,7 @@ mod tests {
         assert_eq!(e.code(), Some(1199006));
         assert_eq!(e.message(), Some("bad"));
         assert!(e.permission().is_some());
-        let r = parse(&resp(200, &[], r#"{"result":false}"#), &[], false).unwrap();
+        let r = parse(&resp(200, &[], r#"{"result":false}"#), &no_secrets, false).unwrap();
         assert_eq!(r.code, -1);
         assert_eq!(r.api_error().unwrap().code(), None);
     }
@@ -399,7 +457,7 @@ mod tests {
             "\u{feff}{}",
             "{\"result\":true,\"result\":false}",
         ] {
-            let r = parse(&resp(200, &[], body), &[], false);
+            let r = parse(&resp(200, &[], body), &no_secrets, false);
             if let Err(e) = &r {
                 assert!(
                     matches!(e.kind(), ErrorKind::NonJson { .. }),
@@ -412,14 +470,14 @@ mod tests {
     #[test]
     fn gateway_plain_json_and_errors() {
         // A resource that does not answer the envelope: the whole body is the data.
-        let r = parse(&resp(200, &[], r#"{"users":[1,2]}"#), &[], true).unwrap();
+        let r = parse(&resp(200, &[], r#"{"users":[1,2]}"#), &no_secrets, true).unwrap();
         assert!(r.result);
         assert_eq!(r.data.get(), r#"{"users":[1,2]}"#);
-        let r = parse(&resp(200, &[], "[1,2]"), &[], true).unwrap();
+        let r = parse(&resp(200, &[], "[1,2]"), &no_secrets, true).unwrap();
         assert_eq!(r.data.get(), "[1,2]");
         // Not for ESB calls, nor for non-JSON bodies.
-        assert!(parse(&resp(200, &[], r#"{"users":[]}"#), &[], false).is_err());
-        assert!(parse(&resp(200, &[], "<html>"), &[], true).is_err());
+        assert!(parse(&resp(200, &[], r#"{"users":[]}"#), &no_secrets, false).is_err());
+        assert!(parse(&resp(200, &[], "<html>"), &no_secrets, true).is_err());
         // Gateway error headers on a non-2xx status.
         let e = parse(
             &resp(
@@ -431,7 +489,7 @@ mod tests {
                 ],
                 r#"{"code":1640102,"code_name":"USER_VERIFY_FAILED","message":"x","result":false,"data":null}"#,
             ),
-            &[],
+            &no_secrets,
             true,
         )
         .unwrap_err();

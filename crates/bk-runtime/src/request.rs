@@ -13,9 +13,12 @@
 //!   `X-Bkapi-Authorization` header, never in parameters or signatures.
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT_LANGUAGE, CONTENT_TYPE, USER_AGENT};
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_LANGUAGE, CONTENT_TYPE, USER_AGENT,
+};
+use http::Uri;
 use serde_json::{Map, Value};
-use url::Url;
+use url::{form_urlencoded, Position, Url};
 
 use crate::auth::{Auth, AUTHORIZATION_HEADER};
 use crate::config::Config;
@@ -35,7 +38,8 @@ pub const TEST_ENV_HEADER: &str = "x-use-test-env";
 #[derive(Debug)]
 pub(crate) struct PreparedRequest {
     pub(crate) method: Method,
-    pub(crate) url: Url,
+    /// The request URI, query included (built without a full URL parse on the ESB path).
+    pub(crate) uri: Uri,
     pub(crate) headers: HeaderMap,
     /// Serialized JSON body (`POST` only).
     pub(crate) body: Option<Bytes>,
@@ -43,8 +47,15 @@ pub(crate) struct PreparedRequest {
     pub(crate) body_json: Option<Value>,
 }
 
+impl PreparedRequest {
+    /// The URI as a [`Url`], for (redacted) logging; `None` if `url` cannot read it.
+    pub(crate) fn url(&self) -> Option<Url> {
+        Url::parse(&self.uri.to_string()).ok()
+    }
+}
+
 /// Headers shared by every request of a client (language, test env,
-/// user agent, authorization header).
+/// user agent, `Accept: */*` as `reqwest` always sent it, authorization header).
 pub(crate) fn base_headers(config: &Config, auth: &Auth) -> Result<HeaderMap, Error> {
     let mut h = HeaderMap::new();
     let lang = HeaderValue::from_str(&config.language)
@@ -52,6 +63,7 @@ pub(crate) fn base_headers(config: &Config, auth: &Auth) -> Result<HeaderMap, Er
     h.insert(HeaderName::from_static(LANGUAGE_HEADER), lang.clone());
     h.insert(ACCEPT_LANGUAGE, lang);
     h.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+    h.insert(ACCEPT, HeaderValue::from_static("*/*"));
     if config.use_test_env {
         h.insert(
             HeaderName::from_static(TEST_ENV_HEADER),
@@ -82,14 +94,14 @@ pub(crate) fn build(
             )))
         }
     };
-    let (mut url, mut headers, auth) = match &target.gateway_base {
+    let (location, mut headers, auth) = match &target.gateway_base {
         None => (
-            build_url(config, &target.path)?,
+            esb_location(config, &target.path)?,
             creds.headers.clone(),
             Some(&creds.auth),
         ),
         Some(base) => (
-            gateway_url(base, &target.path)?,
+            gateway_location(base, &target.path)?,
             creds.gateway_headers.clone(),
             None,
         ),
@@ -103,7 +115,7 @@ pub(crate) fn build(
         let text = body.to_string();
         let mut query = Vec::new();
         if let Some(auth) = auth {
-            auth.sign(target.method, url.path(), &mut query, Some(&text));
+            auth.sign(target.method, location.path(), &mut query, Some(&text));
         }
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         (query, Some(Bytes::from(text)), Some(body))
@@ -111,42 +123,112 @@ pub(crate) fn build(
         let mut query = to_query(&params);
         if let Some(auth) = auth {
             auth.add_to_query(&mut query);
-            auth.sign(target.method, url.path(), &mut query, None);
+            auth.sign(target.method, location.path(), &mut query, None);
         }
         (query, None, None)
     };
-    if !query.is_empty() {
-        url.query_pairs_mut().extend_pairs(&query);
-    }
+    let uri = location.into_uri(&query).map_err(|e| {
+        Error::invalid_request(format!(
+            "API path {:?} gives an invalid URL: {e}",
+            target.path
+        ))
+    })?;
     Ok(PreparedRequest {
         method: target.method,
-        url,
+        uri,
         headers,
         body,
         body_json,
     })
 }
 
+/// Where a request goes, before its query is added: the URL text up to the end of the
+/// path, and where the path starts in it.
+#[derive(Debug)]
+struct Location {
+    text: String,
+    path_at: usize,
+}
+
+impl Location {
+    /// From a parsed URL without query or fragment.
+    fn from_url(url: &Url) -> Location {
+        Location {
+            text: url[..Position::AfterPath].to_owned(),
+            path_at: url[..Position::BeforePath].len(),
+        }
+    }
+
+    /// The path (what a signature signs).
+    fn path(&self) -> &str {
+        &self.text[self.path_at..]
+    }
+
+    /// Appends the form-encoded `query` (the same encoding as `Url::query_pairs_mut`)
+    /// and parses the result as a URI.
+    fn into_uri(mut self, query: &[(String, String)]) -> Result<Uri, http::uri::InvalidUri> {
+        if !query.is_empty() {
+            self.text.push('?');
+            let start = self.text.len();
+            form_urlencoded::Serializer::for_suffix(&mut self.text, start).extend_pairs(query);
+        }
+        Uri::try_from(self.text)
+    }
+}
+
 /// `endpoint` + `path` with `{bk_api_ver}` substituted.
-fn build_url(config: &Config, path: &str) -> Result<Url, Error> {
-    let path = path.replace("{bk_api_ver}", config.api_version.path_segment());
+///
+/// The endpoint was parsed and normalized once, when the client was built: an API path made
+/// of plain characters (every generated path, every name the untyped API accepts) is
+/// appended as it is. Anything else goes through a full URL parse, which normalizes it
+/// as before.
+fn esb_location(config: &Config, path: &str) -> Result<Location, Error> {
+    const VER: &str = "{bk_api_ver}";
+    let owned;
+    let path = if path.contains(VER) {
+        owned = path.replace(VER, config.api_version.path_segment());
+        owned.as_str()
+    } else {
+        path
+    };
     if !path.starts_with('/') {
         return Err(Error::invalid_request(format!(
             "API path {path:?} must start with '/'"
         )));
     }
     let base = config.endpoint.as_str().trim_end_matches('/');
-    Url::parse(&format!("{base}{path}"))
-        .map_err(|e| Error::invalid_request(format!("API path {path:?} gives an invalid URL: {e}")))
+    if plain_path(path) {
+        let prefix = config.endpoint.path().trim_end_matches('/');
+        let mut text = String::with_capacity(base.len() + path.len() + 64);
+        text.push_str(base);
+        text.push_str(path);
+        return Ok(Location {
+            path_at: base.len() - prefix.len(),
+            text,
+        });
+    }
+    let url = Url::parse(&format!("{base}{path}")).map_err(|e| {
+        Error::invalid_request(format!("API path {path:?} gives an invalid URL: {e}"))
+    })?;
+    Ok(Location::from_url(&url))
+}
+
+/// Whether `Url::parse` would keep `path` exactly as it is: only unreserved characters
+/// and `/`, and no `.` or `..` segment.
+fn plain_path(path: &str) -> bool {
+    path.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~'))
+        && !path.split('/').any(|seg| seg == "." || seg == "..")
 }
 
 /// Gateway base URL + resource path (both checked by [`crate::gateway`]).
-fn gateway_url(base: &str, path: &str) -> Result<Url, Error> {
-    Url::parse(&format!("{base}{path}")).map_err(|e| {
+fn gateway_location(base: &str, path: &str) -> Result<Location, Error> {
+    let url = Url::parse(&format!("{base}{path}")).map_err(|e| {
         Error::invalid_request(format!(
             "gateway resource {path:?} gives an invalid URL: {e}"
         ))
-    })
+    })?;
+    Ok(Location::from_url(&url))
 }
 
 /// Query pairs for `GET` parameters.

@@ -8,4 +8,5 @@ mod metrics;
 mod retry;
 mod secrets;
 mod tracing_output;
+mod transport;
 mod wire;
