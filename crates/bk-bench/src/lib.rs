@@ -85,7 +85,7 @@ pub struct SyncResult {
     pub wall_s: f64,
     /// Peak resident set of the driver process (`VmHWM`), KiB.
     pub peak_rss_kb: u64,
-    /// Topology mirror runs: median time from a CMDB change (`update_host` answered) to the
+    /// Topology mirror runs: median time from sending a CMDB change (`update_host`) to the
     /// change being visible in the watching mirror, milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch_p50_ms: Option<f64>,

@@ -405,9 +405,9 @@ pub fn markdown(settings: &Settings, res: &Results, svg: &Path) -> String {
         let _ = writeln!(
             s,
             "After each mirror sync the mirror follows `resource_watch` while `update_host` \
-             changes one host at a time ({} probes a run); a probe is the time from the \
-             change being answered to the mirror's snapshot showing it. Medians over {} runs: \
-             p50 {:.1} ms, p99 {:.1} ms.\n",
+             changes one host at a time ({} probes a run); a probe is the time from \
+             sending the change to the mirror's snapshot showing it, the update's own round \
+             trip included. Medians over {} runs: p50 {:.2} ms, p99 {:.2} ms.\n",
             crate::drive::WATCH_PROBES,
             probes.len(),
             median(&probes.iter().map(|p| p.0).collect::<Vec<_>>()),
