@@ -302,19 +302,7 @@ pub async fn run_async(settings: &Settings) -> Result<Report, String> {
 /// request_id to quote to the platform team; a call that got no answer says why (transport
 /// or timeout).
 fn describe(e: &bk_sdk::Error) -> (String, bool) {
-    use bk_sdk::runtime::ErrorKind;
-    let kind = match e.kind() {
-        ErrorKind::Config { .. } => "config",
-        ErrorKind::InvalidRequest { .. } => "invalid_request",
-        ErrorKind::Transport { .. } => "transport",
-        ErrorKind::Timeout { .. } => "timeout",
-        ErrorKind::HttpStatus { .. } => "http_status",
-        ErrorKind::NonJson { .. } => "non_json",
-        ErrorKind::Api { .. } => "api",
-        ErrorKind::Credentials { .. } => "credentials",
-        ErrorKind::Decode { .. } => "decode",
-        _ => "other",
-    };
+    let kind = e.kind().name();
     let code = e
         .code()
         .map(|c| c.to_string())

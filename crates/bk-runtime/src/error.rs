@@ -143,6 +143,24 @@ pub enum ErrorKind {
     },
 }
 
+impl ErrorKind {
+    /// A short, stable name of the kind (`"transport"`, `"api"`, ...), for metric labels,
+    /// logs and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ErrorKind::Config { .. } => "config",
+            ErrorKind::InvalidRequest { .. } => "invalid_request",
+            ErrorKind::Transport { .. } => "transport",
+            ErrorKind::Timeout { .. } => "timeout",
+            ErrorKind::HttpStatus { .. } => "http_status",
+            ErrorKind::NonJson { .. } => "non_json",
+            ErrorKind::Api { .. } => "api",
+            ErrorKind::Credentials { .. } => "credentials",
+            ErrorKind::Decode { .. } => "decode",
+        }
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

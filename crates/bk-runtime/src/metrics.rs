@@ -53,17 +53,7 @@ impl MetricsHook {
 
 /// The label value of an error kind in `bkapi_failures_total`.
 pub fn error_kind_label(e: &Error) -> &'static str {
-    match e.kind() {
-        ErrorKind::Config { .. } => "config",
-        ErrorKind::InvalidRequest { .. } => "invalid_request",
-        ErrorKind::Transport { .. } => "transport",
-        ErrorKind::Timeout { .. } => "timeout",
-        ErrorKind::HttpStatus { .. } => "http_status",
-        ErrorKind::NonJson { .. } => "non_json",
-        ErrorKind::Api { .. } => "api",
-        ErrorKind::Credentials { .. } => "credentials",
-        ErrorKind::Decode { .. } => "decode",
-    }
+    e.kind().name()
 }
 
 fn base_labels(a: &AttemptInfo<'_>) -> Vec<Label> {
