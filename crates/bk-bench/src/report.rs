@@ -77,6 +77,22 @@ pub fn cells(res: &Results) -> BTreeMap<(String, usize, String), Cell> {
         .collect()
 }
 
+/// Median over runs of `num(run) / den(run)`, each pair from the same run (runs missing
+/// either side are skipped).
+fn paired_median(
+    runs: usize,
+    num: impl Fn(usize) -> Option<f64>,
+    den: impl Fn(usize) -> Option<f64>,
+) -> Option<f64> {
+    let ratios: Vec<f64> = (0..runs)
+        .filter_map(|run| match (num(run), den(run)) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        })
+        .collect();
+    (!ratios.is_empty()).then(|| median(&ratios))
+}
+
 /// Median over runs of `num`'s req/s divided by `den`'s, each pair from the same run.
 pub fn ratio(res: &Results, workload: &str, c: usize, num: &str, den: &str) -> Option<f64> {
     let pick = |run: usize, client: &str| {
@@ -87,13 +103,7 @@ pub fn ratio(res: &Results, workload: &str, c: usize, num: &str, den: &str) -> O
             })
             .map(|(_, x)| x.rps)
     };
-    let ratios: Vec<f64> = (0..res.runs)
-        .filter_map(|run| match (pick(run, num), pick(run, den)) {
-            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
-            _ => None,
-        })
-        .collect();
-    (!ratios.is_empty()).then(|| median(&ratios))
+    paired_median(res.runs, |run| pick(run, num), |run| pick(run, den))
 }
 
 fn sync_key(client: &str, c: usize) -> String {
@@ -107,13 +117,7 @@ fn sync_ratio(res: &Results, num: &str, den: &str) -> Option<f64> {
             .find(|(r, x)| *r == run && sync_key(&x.client, x.concurrency) == key)
             .map(|(_, x)| x.wall_s)
     };
-    let ratios: Vec<f64> = (0..res.runs)
-        .filter_map(|run| match (pick(run, num), pick(run, den)) {
-            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
-            _ => None,
-        })
-        .collect();
-    (!ratios.is_empty()).then(|| median(&ratios))
+    paired_median(res.runs, |run| pick(run, num), |run| pick(run, den))
 }
 
 fn pct(v: Option<f64>) -> String {
