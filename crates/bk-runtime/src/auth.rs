@@ -152,6 +152,16 @@ impl Auth {
         }
     }
 
+    /// Whether requests carry a signature (signature mode), which differs per request.
+    pub(crate) fn signs(&self) -> bool {
+        self.signing_secret.is_some()
+    }
+
+    /// Whether [`Auth::add_to_body`] adds anything.
+    pub(crate) fn has_body_params(&self) -> bool {
+        !self.params.is_empty()
+    }
+
     /// Adds the credential parameters to a `POST` body.
     pub(crate) fn add_to_body(&self, body: &mut Map<String, Value>) {
         for p in &self.params {

@@ -108,6 +108,7 @@ struct Inner {
     http: transport::Http,
     bucket: TokenBucket,
     hooks: Hooks,
+    uris: request::UriCache,
 }
 
 impl fmt::Debug for Client {
@@ -146,6 +147,7 @@ impl Client {
                 http,
                 bucket,
                 hooks,
+                uris: request::UriCache::default(),
             }),
         })
     }
@@ -174,7 +176,7 @@ impl Client {
     pub async fn send<Req, T>(&self, meta: &'static ApiMeta, req: &Req) -> Result<T, Error>
     where
         Req: Serialize + ?Sized,
-        T: DeserializeOwned,
+        T: DeserializeOwned + Send,
     {
         self.send_with(meta, req, &NO_OPTIONS).await
     }
@@ -188,35 +190,65 @@ impl Client {
     ) -> Result<T, Error>
     where
         Req: Serialize + ?Sized,
-        T: DeserializeOwned,
+        T: DeserializeOwned + Send,
     {
         let params = serde_json::to_value(req).map_err(|e| serialize_error(meta, e))?;
-        // Cached per user in force; not before a credential provider has named one.
-        let user = self.user();
-        let known = !(self.inner.creds.has_provider() && user == crate::UserAuth::None);
-        let plan = known
-            .then(|| crate::cache::plan(&self.inner.config, &user, meta, &params, opts))
-            .flatten();
-        if let Some(plan) = plan {
+        if meta.cache_ttl_secs.is_some() && self.inner.config.cache.is_some() {
+            return self.send_cached(meta, params, opts).await;
+        }
+        self.send_uncached(meta, params, opts).await
+    }
+
+    /// One pass over a success response: its `data` is decoded straight into `T` (see
+    /// [`envelope::DataSink`]); anything else takes the general path.
+    async fn send_uncached<T: DeserializeOwned + Send>(
+        &self,
+        meta: &'static ApiMeta,
+        params: Value,
+        opts: &CallOptions,
+    ) -> Result<T, Error> {
+        let mut sink = envelope::Typed::<T>(None);
+        let raw = self
+            .execute(Target::from_meta(meta), params, opts, true, Some(&mut sink))
+            .await?;
+        if let Some(v) = sink.0 {
+            return Ok(v);
+        }
+        envelope::decode_data::<T>(&raw.data)
+            .map_err(|f| self.decode_error(meta.component, meta.name, &raw, f))
+    }
+
+    /// [`Client::send_with`] for an API the client caches: answered from the cache, shared
+    /// with an identical call in flight, or fetched and kept. Boxed, so that the cache's
+    /// machinery does not enlarge the future of every other call.
+    fn send_cached<'a, T: DeserializeOwned + Send + 'a>(
+        &'a self,
+        meta: &'static ApiMeta,
+        params: Value,
+        opts: &'a CallOptions,
+    ) -> futures::future::BoxFuture<'a, Result<T, Error>> {
+        Box::pin(async move {
+            // Cached per user in force; not before a credential provider has named one.
+            let user = self.user();
+            let known = !(self.inner.creds.has_provider() && user == crate::UserAuth::None);
+            let Some(plan) = known
+                .then(|| crate::cache::plan(&self.inner.config, &user, meta, &params, opts))
+                .flatten()
+            else {
+                return self.send_uncached(meta, params, opts).await;
+            };
             let (client, call_opts) = (self.clone(), opts.clone());
             let raw = plan
                 .fetch(async move {
                     let target = Target::from_meta(meta);
-                    client.execute(target, params, &call_opts, true).await
+                    client.execute(target, params, &call_opts, true, None).await
                 })
                 .await?;
-            return envelope::decode_data::<T>(&raw.data).map_err(|f| {
+            envelope::decode_data::<T>(&raw.data).map_err(|f| {
                 plan.forget();
                 self.decode_error(meta.component, meta.name, &raw, f)
-            });
-        }
-        let raw = self
-            .execute(Target::from_meta(meta), params, opts, true)
-            .await?;
-        match envelope::decode_data::<T>(&raw.data) {
-            Ok(v) => Ok(v),
-            Err(f) => Err(self.decode_error(meta.component, meta.name, &raw, f)),
-        }
+            })
+        })
     }
 
     /// Calls the API described by `meta` and returns the whole envelope with
@@ -230,7 +262,7 @@ impl Client {
         meta: &'static ApiMeta,
         params: Value,
     ) -> Result<RawResponse, Error> {
-        self.execute(Target::from_meta(meta), params, &NO_OPTIONS, false)
+        self.execute(Target::from_meta(meta), params, &NO_OPTIONS, false, None)
             .await
     }
 
@@ -248,7 +280,7 @@ impl Client {
         opts: &CallOptions,
     ) -> Result<T, Error> {
         let (component, api) = (target.component, target.api);
-        let raw = self.execute(target, params, opts, true).await?;
+        let raw = self.execute(target, params, opts, true, None).await?;
         envelope::decode_data::<T>(&raw.data)
             .map_err(|f| self.decode_error(component, api, &raw, f))
     }
@@ -285,6 +317,7 @@ impl Client {
                 params,
                 &NO_OPTIONS,
                 true,
+                None,
             )
             .await?;
         match envelope::decode_data::<Value>(&raw.data) {
@@ -295,13 +328,15 @@ impl Client {
 
     /// The non-generic core: attempts, retries, one span per call and per
     /// attempt. With `check`, `result: false` is an [`ErrorKind::Api`] error;
-    /// without, the last envelope is returned as it is.
+    /// without, the last envelope is returned as it is. With a `sink`, the data of a
+    /// success envelope goes into the sink (and the returned envelope's `data` is `null`).
     async fn execute(
         &self,
         target: Target<'_>,
         params: Value,
         opts: &CallOptions,
         check: bool,
+        sink: Option<&mut dyn envelope::DataSink>,
     ) -> Result<RawResponse, Error> {
         let span = tracing::debug_span!(
             "bk_call",
@@ -316,20 +351,16 @@ impl Client {
         );
         let started = Instant::now();
         let (result, attempts) = self
-            .attempts(&target, params, opts, check)
+            .attempts(&target, params, opts, check, sink)
             .instrument(span.clone())
             .await;
-        span.record("duration_ms", started.elapsed().as_millis() as u64);
-        span.record("attempts", attempts);
-        match &result {
-            Ok(raw) => {
-                span.record("http_status", raw.http_status);
-                span.record("code", raw.code);
-                if let Some(id) = &raw.request_id {
-                    span.record("request_id", id.as_str());
-                }
+        if !span.is_disabled() {
+            span.record("duration_ms", started.elapsed().as_millis() as u64);
+            span.record("attempts", attempts);
+            match &result {
+                Ok(raw) => record_response(&span, raw),
+                Err(e) => record_error(&span, e),
             }
-            Err(e) => record_error(&span, e),
         }
         result.map_err(|e| {
             e.with_target(target.component, target.api)
@@ -344,6 +375,7 @@ impl Client {
         params: Value,
         opts: &CallOptions,
         check: bool,
+        mut sink: Option<&mut dyn envelope::DataSink>,
     ) -> (Result<RawResponse, Error>, u32) {
         let inner = &*self.inner;
         let config = &inner.config;
@@ -376,14 +408,19 @@ impl Client {
                     info.attempt - 1,
                 );
             }
-            let state = match tokio::time::timeout(remaining, inner.creds.ready(config)).await {
-                Ok(Ok(state)) => state,
-                Ok(Err(e)) => return (Err(e), info.attempt - 1),
-                Err(_) => {
-                    return (
-                        Err(Error::timeout(TimeoutKind::Operation, budget)),
-                        info.attempt - 1,
-                    )
+            let current = inner.creds.current();
+            let state = if current.ready {
+                current
+            } else {
+                match tokio::time::timeout(remaining, inner.creds.ready(config)).await {
+                    Ok(Ok(state)) => state,
+                    Ok(Err(e)) => return (Err(e), info.attempt - 1),
+                    Err(_) => {
+                        return (
+                            Err(Error::timeout(TimeoutKind::Operation, budget)),
+                            info.attempt - 1,
+                        )
+                    }
                 }
             };
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -412,20 +449,18 @@ impl Client {
             );
             let started = Instant::now();
             let (outcome, sizes) = self
-                .exchange(target, &state, params.clone(), limit)
+                .exchange(target, &state, &params, limit, sink.as_deref_mut())
                 .instrument(span.clone())
                 .await;
             let took = started.elapsed();
             info.elapsed = took;
             info.request_body_bytes = sizes.request;
-            span.record("duration_ms", took.as_millis() as u64);
+            if !span.is_disabled() {
+                span.record("duration_ms", took.as_millis() as u64);
+            }
             let (raw, err) = match outcome {
                 Ok(raw) => {
-                    span.record("http_status", raw.http_status);
-                    span.record("code", raw.code);
-                    if let Some(id) = &raw.request_id {
-                        span.record("request_id", id.as_str());
-                    }
+                    record_response(&span, &raw);
                     inner.hooks.after_response(
                         &info,
                         &ResponseInfo {
@@ -567,20 +602,20 @@ impl Client {
         &self,
         target: &Target<'_>,
         state: &AuthState,
-        params: Value,
+        params: &Value,
         limit: AttemptLimit,
+        sink: Option<&mut (dyn envelope::DataSink + '_)>,
     ) -> (Result<RawResponse, Error>, Sizes) {
         let inner = &*self.inner;
         let mut sizes = Sizes::default();
-        let mut req = match request::build(&inner.config, state, target, params) {
+        let mut req = match request::build(&inner.config, state, &inner.uris, target, params) {
             Ok(req) => req,
             Err(e) => return (Err(e), sizes),
         };
         sizes.request = req.body.as_ref().map_or(0, |b| b.len() as u64);
         let debug = tracing::enabled!(tracing::Level::DEBUG);
         if debug {
-            let body = req.body_json.as_ref().map(|b| {
-                let mut b = b.clone();
+            let body = req.body_json().map(|mut b| {
                 redact::redact_json(&mut b, target.sensitive);
                 b.to_string()
             });
@@ -603,7 +638,10 @@ impl Client {
         {
             Ok(resp) => {
                 sizes.response = resp.body.len() as u64;
-                envelope::parse(&resp, &secrets, plain_json)
+                match sink.and_then(|sink| sink.take_success(&resp, &secrets)) {
+                    Some(raw) => Ok(raw),
+                    None => envelope::parse(&resp, &secrets, plain_json),
+                }
             }
             Err(e) => Err(e),
         };
@@ -653,7 +691,23 @@ struct Sizes {
     response: u64,
 }
 
+/// Records an envelope on a call's or attempt's span (field lookups are skipped when no
+/// subscriber wants the span).
+fn record_response(span: &tracing::Span, raw: &RawResponse) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("http_status", raw.http_status);
+    span.record("code", raw.code);
+    if let Some(id) = &raw.request_id {
+        span.record("request_id", id.as_str());
+    }
+}
+
 fn record_error(span: &tracing::Span, e: &Error) {
+    if span.is_disabled() {
+        return;
+    }
     if let Some(s) = e.http_status() {
         span.record("http_status", s);
     }
@@ -682,7 +736,7 @@ fn log_failure(req: &PreparedRequest, target: &Target<'_>, what: &str) {
             req.method,
             &url,
             &req.headers,
-            req.body_json.as_ref(),
+            req.body_json().as_ref(),
             target.sensitive,
         );
         tracing::debug!(%curl, error = what, "request failed");

@@ -157,7 +157,11 @@ impl AuthState {
             check_app_credentials(config, &user)?;
         }
         let auth = Auth::new(config, &user, config.auth_mode)?;
-        let headers = request::base_headers(config, &auth)?;
+        let mut headers = request::base_headers(config, &auth)?;
+        // ESB requests all go to the endpoint's host; gateway hosts vary per gateway.
+        if let Some(host) = request::host_header(&config.endpoint) {
+            headers.insert(http::header::HOST, host);
+        }
         let gateway_auth = Auth::new(config, &user, crate::AuthMode::Header)?;
         let gateway_headers = request::base_headers(config, &gateway_auth)?;
         Ok(AuthState {

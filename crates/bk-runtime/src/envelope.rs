@@ -115,6 +115,81 @@ struct Wire<'a> {
     permission: Option<&'a RawValue>,
 }
 
+/// The envelope with `data` decoded straight into the caller's type.
+#[derive(Deserialize)]
+struct TypedWire<T> {
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    code: Option<Value>,
+    #[serde(default)]
+    message: Option<Value>,
+    #[serde(default = "Option::default")]
+    data: Option<T>,
+    #[serde(default)]
+    request_id: Option<Value>,
+    #[serde(default)]
+    permission: Option<Value>,
+}
+
+/// The one-pass path of `Client::send`: a success envelope is parsed once, its `data`
+/// decoded straight into the caller's type, instead of being kept raw and scanned again.
+pub(crate) trait DataSink: Send {
+    /// Parses `body` as an envelope whose `data` has the sink's type. For a success
+    /// envelope whose data fits, keeps the data and returns `Some` (the envelope, `data`
+    /// left `null`); for anything else `None`, and the caller takes the general path,
+    /// which classifies failures and reports where data does not fit.
+    fn take_success(&mut self, resp: &HttpResponse, secrets: Secrets<'_>) -> Option<RawResponse>;
+}
+
+/// A [`DataSink`] keeping a `T`.
+pub(crate) struct Typed<T>(pub(crate) Option<T>);
+
+impl<T: DeserializeOwned + Send> DataSink for Typed<T> {
+    fn take_success(&mut self, resp: &HttpResponse, secrets: Secrets<'_>) -> Option<RawResponse> {
+        if !(200..300).contains(&resp.status) || resp.body.trim_ascii_start().first() != Some(&b'{')
+        {
+            return None;
+        }
+        // The whole body checked for UTF-8 at once: cheaper than string by string.
+        let text = std::str::from_utf8(&resp.body).ok()?;
+        let wire = serde_json::from_str::<TypedWire<T>>(text).ok()?;
+        let code = wire.code.as_ref().and_then(lenient_code);
+        if !success(wire.result.as_ref(), code)? {
+            return None;
+        }
+        self.0 = wire.data;
+        Some(RawResponse {
+            http_status: resp.status,
+            request_id: wire
+                .request_id
+                .and_then(request_id_text)
+                .or_else(|| header_request_id(&resp.headers)),
+            result: true,
+            code: code.unwrap_or(0),
+            code_present: code.is_some(),
+            message: wire
+                .message
+                .and_then(message_text)
+                .map(|m| clean_message(m, secrets))
+                .unwrap_or_default(),
+            data: null_raw(),
+            permission: wire.permission.filter(|p| !p.is_null()),
+            retry_after: None,
+        })
+    }
+}
+
+/// The envelope's verdict: `result` when it is a boolean, else `code == 0`; `None` when
+/// the body has neither (not an envelope).
+fn success(result: Option<&Value>, code: Option<i64>) -> Option<bool> {
+    match (result, code) {
+        (Some(Value::Bool(b)), _) => Some(*b),
+        (_, Some(c)) => Some(c == 0),
+        _ => None,
+    }
+}
+
 /// The secrets server text is scrubbed of, handed one by one to the callback (so that
 /// nothing is copied when no server text needs scrubbing).
 pub(crate) type Secrets<'a> = &'a dyn Fn(&mut dyn FnMut(&str));
@@ -146,10 +221,8 @@ pub(crate) fn parse(
         return plain(resp, secrets, plain_json);
     };
     let code = wire.code.as_ref().and_then(lenient_code);
-    let result = match (&wire.result, code) {
-        (Some(Value::Bool(b)), _) => *b,
-        (_, Some(c)) => c == 0,
-        _ => return plain(resp, secrets, plain_json),
+    let Some(result) = success(wire.result.as_ref(), code) else {
+        return plain(resp, secrets, plain_json);
     };
     let data = match wire.data {
         Some(raw) => raw.to_owned(),
@@ -356,7 +429,8 @@ fn request_id_text(v: Value) -> Option<String> {
 /// `m` scrubbed of `secrets` (as [`redact::scrub`] does) and truncated.
 fn clean_message(mut m: String, secrets: Secrets<'_>) -> String {
     secrets(&mut |s| {
-        if s.len() >= 4 && m.contains(s) {
+        // The length test first: `contains` sets up a searcher even for short messages.
+        if s.len() >= 4 && m.len() >= s.len() && m.contains(s) {
             m = m.replace(s, redact::REDACTED);
         }
     });
@@ -510,5 +584,98 @@ mod tests {
         assert_eq!(lenient_code(&json!("x")), None);
         assert_eq!(lenient_code(&json!(1e300)), None);
         assert_eq!(lenient_code(&json!(null)), None);
+    }
+
+    /// The one-pass path keeps exactly what the general path would give, and hands every
+    /// case it does not own (failures, data that does not fit, non-envelopes) back.
+    #[test]
+    fn typed_sink_takes_only_clean_successes() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct User {
+            name: String,
+        }
+        let ok = resp(
+            200,
+            &[("x-bkapi-request-id", "hdr")],
+            r#"{"code":"0","data":{"name":"ab\u00e9"},"message":"fine","result":true}"#,
+        );
+        let mut sink = Typed::<User>(None);
+        let head = sink.take_success(&ok, &no_secrets).unwrap();
+        assert_eq!(
+            sink.0,
+            Some(User {
+                name: "abé".into()
+            })
+        );
+        let general = parse(&ok, &no_secrets, false).unwrap();
+        assert_eq!(
+            (
+                head.result,
+                head.code,
+                head.message.as_str(),
+                head.request_id.as_deref()
+            ),
+            (true, 0, "fine", Some("hdr"))
+        );
+        assert_eq!(
+            (
+                general.result,
+                general.code,
+                general.message,
+                general.request_id
+            ),
+            (true, 0, "fine".to_owned(), Some("hdr".to_owned()))
+        );
+        assert_eq!(head.data.get(), "null");
+
+        // `data` null or absent: success, nothing kept (the caller decodes `null`).
+        let mut sink = Typed::<User>(None);
+        let head = sink.take_success(
+            &resp(200, &[], r#"{"result":true,"data":null}"#),
+            &no_secrets,
+        );
+        assert!(head.is_some() && sink.0.is_none());
+
+        for (status, body) in [
+            // A failure envelope, whatever its data.
+            (
+                200,
+                r#"{"result":false,"code":1306000,"message":"no","data":null}"#,
+            ),
+            (200, r#"{"code":5,"data":{"name":"x"}}"#),
+            // Data that does not fit: the general path reports where.
+            (200, r#"{"result":true,"data":{"name":3}}"#),
+            // Not an envelope, not JSON, not UTF-8, not 2xx.
+            (200, r#"{"name":"x"}"#),
+            (200, "<html>"),
+            (502, r#"{"result":true,"data":{"name":"x"}}"#),
+        ] {
+            let mut sink = Typed::<User>(None);
+            assert!(
+                sink.take_success(&resp(status, &[], body), &no_secrets)
+                    .is_none(),
+                "{status} {body}"
+            );
+            assert!(sink.0.is_none(), "{body}");
+        }
+    }
+
+    #[test]
+    fn typed_sink_leaves_non_utf8_to_the_general_path() {
+        let mut r = resp(200, &[], "");
+        r.body = Bytes::from_static(b"{\"result\":true,\"data\":\"\xff\"}");
+        let mut sink = Typed::<String>(None);
+        assert!(sink.take_success(&r, &no_secrets).is_none());
+        assert!(sink.0.is_none());
+    }
+
+    #[test]
+    fn typed_sink_scrubs_the_message() {
+        let secrets = |f: &mut dyn FnMut(&str)| f("s3cr3t-value");
+        let body = r#"{"result":true,"message":"ok s3cr3t-value","data":1}"#;
+        let mut sink = Typed::<i64>(None);
+        let head = sink.take_success(&resp(200, &[], body), &secrets).unwrap();
+        assert_eq!(sink.0, Some(1));
+        assert!(!head.message.contains("s3cr3t-value"), "{}", head.message);
     }
 }

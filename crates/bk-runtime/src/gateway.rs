@@ -364,6 +364,7 @@ impl Gateway {
             path: Cow::Borrowed(path),
             sensitive: self.sensitive,
             idempotent: self.idempotent.unwrap_or(method.is_idempotent()),
+            static_path: None,
             gateway_base: Some(base),
         })
     }

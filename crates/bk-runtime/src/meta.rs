@@ -113,6 +113,9 @@ pub(crate) struct Target<'a> {
     pub(crate) api: &'a str,
     pub(crate) method: Method,
     pub(crate) path: std::borrow::Cow<'a, str>,
+    /// The spec's path, for targets made from an [`ApiMeta`]: its request URI (when it
+    /// has no query) is built once per client and kept.
+    pub(crate) static_path: Option<&'static str>,
     pub(crate) sensitive: &'a [&'a str],
     pub(crate) idempotent: bool,
     /// For an API gateway resource: the base URL (template resolved, stage
@@ -127,6 +130,7 @@ impl Target<'static> {
             api: meta.name,
             method: meta.method,
             path: std::borrow::Cow::Borrowed(meta.path),
+            static_path: Some(meta.path),
             sensitive: meta.sensitive,
             idempotent: meta.idempotent,
             gateway_base: None,
@@ -144,6 +148,7 @@ impl<'a> Target<'a> {
             path: std::borrow::Cow::Owned(format!(
                 "/api/c/compapi{{bk_api_ver}}/{component}/{api}/"
             )),
+            static_path: None,
             sensitive: &[],
             // Unknown: treated as unsafe to repeat.
             idempotent: false,

@@ -12,6 +12,9 @@
 //! - API gateway resources always carry the credentials in the
 //!   `X-Bkapi-Authorization` header, never in parameters or signatures.
 
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+
 use bytes::Bytes;
 use http::header::{
     HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_LANGUAGE, CONTENT_TYPE, USER_AGENT,
@@ -43,11 +46,17 @@ pub(crate) struct PreparedRequest {
     pub(crate) headers: HeaderMap,
     /// Serialized JSON body (`POST` only).
     pub(crate) body: Option<Bytes>,
-    /// The same body before serialization, kept for redacted logging.
-    pub(crate) body_json: Option<Value>,
 }
 
 impl PreparedRequest {
+    /// The body as JSON, for (redacted) logging: read back from the bytes, which only
+    /// the debug log and failure reports need.
+    pub(crate) fn body_json(&self) -> Option<Value> {
+        self.body
+            .as_ref()
+            .and_then(|b| serde_json::from_slice(b).ok())
+    }
+
     /// The URI as a [`Url`], for (redacted) logging; `None` if `url` cannot read it.
     pub(crate) fn url(&self) -> Option<Url> {
         Url::parse(&self.uri.to_string()).ok()
@@ -76,70 +85,144 @@ pub(crate) fn base_headers(config: &Config, auth: &Auth) -> Result<HeaderMap, Er
     Ok(h)
 }
 
+/// The `Host` header of requests to `url`: the host, with the port unless it is the
+/// scheme's default (what hyper would write, computed once instead of per request).
+///
+/// Only for `http` URLs: over `https` the server may choose HTTP/2 (ALPN), where the
+/// authority travels as `:authority` and a client should not send `Host`; hyper then
+/// writes it only if HTTP/1.1 was chosen.
+pub(crate) fn host_header(url: &Url) -> Option<HeaderValue> {
+    if url.scheme() != "http" {
+        return None;
+    }
+    let host = url.host_str()?;
+    let value = match url.port() {
+        Some(port) => HeaderValue::from_str(&format!("{host}:{port}")),
+        None => HeaderValue::from_str(host),
+    };
+    value.ok()
+}
+
 /// Builds the request for `target` with `params` (a JSON object, or `null`
 /// for no parameters).
 pub(crate) fn build(
     config: &Config,
     creds: &AuthState,
+    uris: &UriCache,
     target: &Target<'_>,
-    params: Value,
+    params: &Value,
 ) -> Result<PreparedRequest, Error> {
+    let empty;
     let params = match params {
         Value::Object(map) => map,
-        Value::Null => Map::new(),
+        Value::Null => {
+            empty = Map::new();
+            &empty
+        }
         other => {
             return Err(Error::invalid_request(format!(
                 "request parameters must serialize to a JSON object, not {}",
-                json_type(&other)
+                json_type(other)
             )))
         }
     };
-    let (location, mut headers, auth) = match &target.gateway_base {
-        None => (
-            esb_location(config, &target.path)?,
-            creds.headers.clone(),
-            Some(&creds.auth),
-        ),
-        Some(base) => (
-            gateway_location(base, &target.path)?,
-            creds.gateway_headers.clone(),
-            None,
-        ),
+    let (mut headers, auth) = match &target.gateway_base {
+        None => (creds.headers.clone(), Some(&creds.auth)),
+        Some(_) => (creds.gateway_headers.clone(), None),
     };
-    let (query, body, body_json) = if target.method.has_body() {
-        let mut body = params;
-        if let Some(auth) = auth {
-            auth.add_to_body(&mut body);
-        }
-        let body = Value::Object(body);
-        let text = body.to_string();
-        let mut query = Vec::new();
-        if let Some(auth) = auth {
-            auth.sign(target.method, location.path(), &mut query, Some(&text));
-        }
+    let (mut query, body) = if target.method.has_body() {
+        // Serialized from the caller's parameters; copied first only when the
+        // credentials travel in the body.
+        let text = match auth.filter(|a| a.has_body_params()) {
+            Some(auth) => {
+                let mut body = params.clone();
+                auth.add_to_body(&mut body);
+                json_text(&body)
+            }
+            None => json_text(params),
+        };
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        (query, Some(Bytes::from(text)), Some(body))
+        (Vec::new(), Some(text))
     } else {
-        let mut query = to_query(&params);
+        let mut query = to_query(params);
         if let Some(auth) = auth {
             auth.add_to_query(&mut query);
-            auth.sign(target.method, location.path(), &mut query, None);
         }
-        (query, None, None)
+        (query, None)
     };
-    let uri = location.into_uri(&query).map_err(|e| {
+    let signs = auth.is_some_and(Auth::signs);
+    let invalid = |e: http::uri::InvalidUri| {
         Error::invalid_request(format!(
             "API path {:?} gives an invalid URL: {e}",
             target.path
         ))
-    })?;
+    };
+    let uri = match target.static_path {
+        // The usual case: a generated API without query parameters and not signed. Its
+        // URI is the same for every call of this client.
+        Some(path) if query.is_empty() && !signs && target.gateway_base.is_none() => uris
+            .get_or_build(path, || {
+                esb_location(config, path)?.into_uri(&[]).map_err(invalid)
+            })?,
+        _ => {
+            let location = match &target.gateway_base {
+                None => esb_location(config, &target.path)?,
+                Some(base) => gateway_location(base, &target.path)?,
+            };
+            if let Some(auth) = auth {
+                auth.sign(target.method, location.path(), &mut query, body.as_deref());
+            }
+            location.into_uri(&query).map_err(invalid)?
+        }
+    };
     Ok(PreparedRequest {
         method: target.method,
         uri,
         headers,
-        body,
-        body_json,
+        body: body.map(Bytes::from),
     })
+}
+
+/// The request URIs of a client's generated APIs without query parameters (nearly all of
+/// them: `POST`s, and `GET`s without parameters), built once: they depend only on the
+/// client's endpoint and API version. One entry per API path at most.
+#[derive(Debug, Default)]
+pub(crate) struct UriCache(RwLock<HashMap<(usize, usize), Uri>>);
+
+impl UriCache {
+    fn get_or_build(
+        &self,
+        path: &'static str,
+        build: impl FnOnce() -> Result<Uri, Error>,
+    ) -> Result<Uri, Error> {
+        // A `'static` string's address and length identify it for the life of the process.
+        let key = (path.as_ptr() as usize, path.len());
+        if let Some(uri) = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return Ok(uri.clone());
+        }
+        let uri = build()?;
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, uri.clone());
+        Ok(uri)
+    }
+}
+
+/// A JSON object as compact text (what `Value::to_string` writes).
+fn json_text(map: &Map<String, Value>) -> String {
+    let mut out = Vec::with_capacity(128);
+    // Writing a map of JSON values into a Vec cannot fail.
+    if serde_json::to_writer(&mut out, map).is_err() {
+        out.clear();
+        out.extend_from_slice(b"{}");
+    }
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Where a request goes, before its query is added: the URL text up to the end of the
@@ -184,30 +267,39 @@ impl Location {
 /// as before.
 fn esb_location(config: &Config, path: &str) -> Result<Location, Error> {
     const VER: &str = "{bk_api_ver}";
-    let owned;
-    let path = if path.contains(VER) {
-        owned = path.replace(VER, config.api_version.path_segment());
-        owned.as_str()
-    } else {
-        path
-    };
     if !path.starts_with('/') {
         return Err(Error::invalid_request(format!(
             "API path {path:?} must start with '/'"
         )));
     }
     let base = config.endpoint.as_str().trim_end_matches('/');
+    let ver = config.api_version.path_segment();
+    // One allocation: endpoint, then the path with `{bk_api_ver}` substituted, with room
+    // for a short query.
+    let mut text = String::with_capacity(base.len() + path.len() + 64);
+    text.push_str(base);
+    let mut rest = path;
+    // A byte search for `{` (a substring search would set up a searcher per call).
+    while let Some(at) = rest.find('{') {
+        text.push_str(&rest[..at]);
+        if rest[at..].starts_with(VER) {
+            text.push_str(ver);
+            rest = &rest[at + VER.len()..];
+        } else {
+            text.push('{');
+            rest = &rest[at + 1..];
+        }
+    }
+    text.push_str(rest);
+    let path = &text[base.len()..];
     if plain_path(path) {
         let prefix = config.endpoint.path().trim_end_matches('/');
-        let mut text = String::with_capacity(base.len() + path.len() + 64);
-        text.push_str(base);
-        text.push_str(path);
         return Ok(Location {
             path_at: base.len() - prefix.len(),
             text,
         });
     }
-    let url = Url::parse(&format!("{base}{path}")).map_err(|e| {
+    let url = Url::parse(&text).map_err(|e| {
         Error::invalid_request(format!("API path {path:?} gives an invalid URL: {e}"))
     })?;
     Ok(Location::from_url(&url))
@@ -279,5 +371,50 @@ mod tests {
                 ("t".to_string(), "true".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn host_header_is_what_hyper_would_write() {
+        let host =
+            |u: &str| host_header(&Url::parse(u).unwrap()).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(
+            host("http://127.0.0.1:8080/esb/").as_deref(),
+            Some("127.0.0.1:8080")
+        );
+        assert_eq!(
+            host("http://paas.example.com/").as_deref(),
+            Some("paas.example.com")
+        );
+        assert_eq!(
+            host("http://paas.example.com:80/").as_deref(),
+            Some("paas.example.com")
+        );
+        assert_eq!(host("http://[::1]:9000/").as_deref(), Some("[::1]:9000"));
+        // Over TLS the server may pick HTTP/2, where `Host` is not sent.
+        assert_eq!(host("https://paas.example.com/"), None);
+    }
+
+    #[test]
+    fn api_version_is_substituted_in_one_pass() {
+        let config = crate::ClientBuilder::new()
+            .endpoint("http://127.0.0.1:1/prefix/")
+            .app_code("a")
+            .app_secret("s")
+            .build_config()
+            .unwrap();
+        let loc = esb_location(&config, "/api/c/compapi{bk_api_ver}/cc/x/").unwrap();
+        assert_eq!(loc.text, "http://127.0.0.1:1/prefix/api/c/compapi/v2/cc/x/");
+        assert_eq!(loc.path(), "/prefix/api/c/compapi/v2/cc/x/");
+        // A brace that is not the placeholder is kept, and then percent-encoded by the
+        // URL parser like any other reserved character.
+        let loc = esb_location(&config, "/a{b}/{bk_api_ver}").unwrap();
+        assert_eq!(loc.path(), "/prefix/a%7Bb%7D//v2");
+        assert!(esb_location(&config, "no-slash").is_err());
+    }
+
+    #[test]
+    fn json_text_is_compact_json() {
+        let v = json!({"b": [1, "x", null], "a": {"k": 1.5}, "s": "q\"uote"});
+        assert_eq!(json_text(v.as_object().unwrap()), v.to_string());
     }
 }

@@ -192,12 +192,13 @@ pub(crate) async fn send(
     headers: HeaderMap,
     limit: AttemptLimit,
 ) -> Result<HttpResponse, Error> {
-    let exchange = async {
+    // Boxed: hyper's request future is several kilobytes, and inline it would make every
+    // SDK call's future (which callers box, spawn and move) that much larger to copy.
+    let exchange: Pin<Box<dyn Future<Output = Result<HttpResponse, Error>> + Send + '_>> =
         match http {
-            Http::Direct(client) => send_direct(client, config, req, headers).await,
-            Http::Proxied(client) => send_proxied(client, config, req, headers).await,
-        }
-    };
+            Http::Direct(client) => Box::pin(send_direct(client, config, req, headers)),
+            Http::Proxied(client) => Box::pin(send_proxied(client, config, req, headers)),
+        };
     match tokio::time::timeout(limit.duration, exchange).await {
         Ok(result) => result,
         Err(_elapsed) => Err(Error::timeout(limit.which, limit.reported)),

@@ -340,6 +340,9 @@ async fn common_headers() {
         r.header("user-agent"),
         Some(format!("blueking-rs/{}", env!("CARGO_PKG_VERSION")))
     );
+    // Written by the SDK (once per client) as hyper would: host and non-default port.
+    let authority = server.url().trim_start_matches("http://").to_owned();
+    assert_eq!(r.header("host"), Some(authority));
 
     let client = server
         .builder()
@@ -460,4 +463,38 @@ async fn futures_are_send() {
     assert_eq!(typed, json!({"a": 1}));
     assert_eq!(raw, r#"{"a":1}"#);
     assert_eq!(untyped, json!({"a": 1}));
+}
+
+/// A generated API's request URI is built once per client and kept: calls with and
+/// without query parameters, in any order, and a second client with another endpoint
+/// and API version each reach exactly their own URL.
+#[tokio::test]
+async fn kept_request_uris_stay_per_client_and_query_free() {
+    let server = Server::reply(Reply::ok(json!(null))).await;
+    let client = server.builder().build().unwrap();
+    for (params, query) in [
+        (json!({}), vec![]),
+        (json!({"x": 1}), vec![("x".to_owned(), "1".to_owned())]),
+        (json!({}), vec![]),
+    ] {
+        let _: Value = client.send(&GET_API, &params).await.unwrap();
+        let r = server.last();
+        assert_eq!(r.path, V2_GET);
+        assert_eq!(r.query_pairs(), query, "{params}");
+    }
+    for _ in 0..2 {
+        let _: Value = client.send(&POST_API, &json!({"a": 1})).await.unwrap();
+        assert_eq!(server.last().path, V2_POST);
+        assert!(server.last().query_pairs().is_empty());
+    }
+    let other = server
+        .builder()
+        .endpoint(format!("{}/esb/", server.url()))
+        .api_version(ApiVersion::V1)
+        .build()
+        .unwrap();
+    let _: Value = other.send(&GET_API, &json!({})).await.unwrap();
+    assert_eq!(server.last().path, "/esb/api/c/compapi/bk_login/get_user/");
+    let _: Value = client.send(&GET_API, &json!({})).await.unwrap();
+    assert_eq!(server.last().path, V2_GET);
 }
