@@ -1,6 +1,8 @@
 //! The in-memory topology model of the mirror and the rules that apply watch events to it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use imbl::{HashMap as ImHashMap, OrdMap, OrdSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -110,12 +112,14 @@ impl MirrorScope {
 pub struct Topology {
     /// Mainline object ids from top to bottom (`biz`, ..., `set`, `module`, `host`).
     pub mainline: Vec<String>,
-    pub(crate) bizs: BTreeMap<i64, Biz>,
-    pub(crate) sets: BTreeMap<i64, Set>,
-    pub(crate) modules: BTreeMap<i64, Module>,
-    pub(crate) hosts: BTreeMap<i64, Host>,
-    by_ip: HashMap<(i64, String), BTreeSet<i64>>,
-    by_module: HashMap<i64, BTreeSet<i64>>,
+    // Persistent maps: cloning a topology (a new snapshot while readers hold the old one,
+    // a store keeping a copy) shares everything; a change copies one path of one tree.
+    pub(crate) bizs: OrdMap<i64, Biz>,
+    pub(crate) sets: OrdMap<i64, Set>,
+    pub(crate) modules: OrdMap<i64, Module>,
+    pub(crate) hosts: OrdMap<i64, Host>,
+    by_ip: ImHashMap<(i64, String), BTreeSet<i64>>,
+    by_module: OrdMap<i64, OrdSet<i64>>,
 }
 
 impl PartialEq for Topology {
