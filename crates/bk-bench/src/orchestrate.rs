@@ -579,7 +579,8 @@ pub const MICRO_IDS: &[&str] = &[
     "request/build_post_hosts_topo",
     "request/sign_get_user",
     "request/sign_post_hosts_topo",
-    "decode_500_hosts/envelope_then_typed",
+    "decode_500_hosts/one_pass_typed",
+    "decode_500_hosts/two_pass_typed",
     "decode_500_hosts/envelope_then_value",
     "decode_500_hosts/value_only",
 ];

@@ -235,7 +235,7 @@ pub fn markdown(settings: &Settings, res: &Results, svg: &Path) -> String {
 
     let _ = writeln!(
         s,
-        "Where the SDK's time goes on the small GET, and what would close the gap: \
+        "Where the SDK's time goes on the small GET, what was changed and what is left: \
          [crates/bk-bench/PROFILE.md](crates/bk-bench/PROFILE.md).\n"
     );
     let _ = writeln!(s, "## Load: requests per second, latency, peak RSS\n");

@@ -180,6 +180,40 @@ impl<T: DeserializeOwned + Send> DataSink for Typed<T> {
     }
 }
 
+/// Decodes a response to `T` as [`Client::send`](crate::Client::send) does: one pass for a
+/// success envelope, the general path (error classification, then `data` from the kept raw
+/// JSON) otherwise. For the benchmarks; no secrets are scrubbed.
+#[doc(hidden)]
+pub fn decode_response<T: DeserializeOwned + Send>(
+    status: u16,
+    body: bytes::Bytes,
+    one_pass: bool,
+) -> Result<T, Error> {
+    let resp = HttpResponse {
+        status,
+        headers: HeaderMap::new(),
+        body,
+    };
+    let none = |_: &mut dyn FnMut(&str)| {};
+    let mut sink = Typed::<T>(None);
+    let raw = match one_pass.then(|| sink.take_success(&resp, &none)).flatten() {
+        Some(raw) => raw,
+        None => parse(&resp, &none, false)?,
+    };
+    if let Some(e) = raw.api_error() {
+        return Err(e);
+    }
+    match sink.0 {
+        Some(v) => Ok(v),
+        None => decode_data::<T>(&raw.data).map_err(|f| {
+            Error::from_kind(ErrorKind::Decode {
+                path: f.path,
+                message: f.error.to_string(),
+            })
+        }),
+    }
+}
+
 /// The envelope's verdict: `result` when it is a boolean, else `code == 0`; `None` when
 /// the body has neither (not an envelope).
 fn success(result: Option<&Value>, code: Option<i64>) -> Option<bool> {
@@ -677,5 +711,19 @@ mod tests {
         let head = sink.take_success(&resp(200, &[], body), &secrets).unwrap();
         assert_eq!(sink.0, Some(1));
         assert!(!head.message.contains("s3cr3t-value"), "{}", head.message);
+    }
+
+    #[test]
+    fn decode_response_agrees_in_one_and_two_passes() {
+        let ok = Bytes::from_static(br#"{"result":true,"code":0,"data":{"a":[1,2]}}"#);
+        for one_pass in [true, false] {
+            let v: serde_json::Value = decode_response(200, ok.clone(), one_pass).unwrap();
+            assert_eq!(v, serde_json::json!({"a": [1, 2]}));
+            let bad = Bytes::from_static(br#"{"result":false,"code":1306000,"message":"no"}"#);
+            let e = decode_response::<serde_json::Value>(200, bad, one_pass).unwrap_err();
+            assert_eq!(e.code(), Some(1306000));
+            let e = decode_response::<Vec<i64>>(200, ok.clone(), one_pass).unwrap_err();
+            assert!(matches!(e.kind(), ErrorKind::Decode { .. }), "{e}");
+        }
     }
 }

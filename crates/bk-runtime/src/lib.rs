@@ -78,3 +78,10 @@ pub mod __private {
     pub use serde;
     pub use serde_json;
 }
+
+/// The runtime's internals that its benchmarks measure (`crates/bk-bench`). Not an API: it
+/// may change in any release.
+#[doc(hidden)]
+pub mod __bench {
+    pub use crate::envelope::decode_response;
+}
