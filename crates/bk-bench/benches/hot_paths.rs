@@ -8,8 +8,8 @@
 //! - `decode_500_hosts/*`: a real 500-host `list_biz_hosts_topo` envelope from bk-sim,
 //!   decoded by the runtime's own code (`bk_runtime::__bench::decode_response`): in one pass
 //!   as `Client::send` does, and in two (envelope with `data` kept raw, then `data`), the
-//!   general path the runtime takes for everything but a clean success; against the same
-//!   into `serde_json::Value`.
+//!   general path the runtime takes for everything but a clean success; and the untyped
+//!   path (envelope, then `data` into `serde_json::Value`) against a plain `Value` parse.
 
 use std::hint::black_box;
 
@@ -21,8 +21,6 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use http::header::{
     HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_LANGUAGE, CONTENT_TYPE, USER_AGENT,
 };
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 const ENDPOINT: &str = "http://127.0.0.1:8080";
@@ -134,31 +132,14 @@ fn request(c: &mut Criterion) {
     g.finish();
 }
 
-/// The envelope as `bk_runtime::envelope` reads it: `data` left raw.
-#[derive(Deserialize)]
-struct Wire<'a> {
-    #[serde(default)]
-    result: Option<Value>,
-    #[serde(default)]
-    code: Option<Value>,
-    #[serde(default)]
-    message: Option<Value>,
-    #[serde(default, borrow)]
-    data: Option<&'a RawValue>,
-    #[serde(default)]
-    request_id: Option<Value>,
-}
-
 fn decode(c: &mut Criterion) {
     let envelope = hosts_topo_envelope().expect("a 500-host page from bk-sim");
-    let typed: ListBizHostsTopoResponse = {
-        let w: Wire<'_> = serde_json::from_str(&envelope).unwrap();
-        serde_json::from_str(w.data.unwrap().get()).unwrap()
-    };
+    let body = bytes::Bytes::from(envelope.clone());
+    let typed: ListBizHostsTopoResponse =
+        bk_runtime::__bench::decode_response(200, body.clone(), true).unwrap();
     assert_eq!(typed.info.len(), 500, "the fixture is a full page");
     let mut g = c.benchmark_group("decode_500_hosts");
     g.throughput(Throughput::Bytes(envelope.len() as u64));
-    let body = bytes::Bytes::from(envelope.clone());
     g.bench_function("one_pass_typed", |b| {
         b.iter(|| {
             let r: ListBizHostsTopoResponse =
@@ -173,12 +154,11 @@ fn decode(c: &mut Criterion) {
             black_box(r)
         })
     });
+    // The untyped path (`Client::call`): the envelope with `data` kept raw, then `Value`.
     g.bench_function("envelope_then_value", |b| {
         b.iter(|| {
-            let w: Wire<'_> = serde_json::from_str(black_box(&envelope)).unwrap();
-            black_box((&w.result, &w.code, &w.message, &w.request_id));
-            let data = w.data.unwrap().to_owned();
-            let r: Value = serde_json::from_str(data.get()).unwrap();
+            let r: Value =
+                bk_runtime::__bench::decode_response(200, black_box(body.clone()), false).unwrap();
             black_box(r)
         })
     });

@@ -99,25 +99,10 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<std::time::Duration> {
     Some(Duration::from_secs_f64(reset.min(86_400.0)))
 }
 
+/// The envelope as sent: `data` is either kept raw (`&RawValue`, the general path) or
+/// decoded straight into the caller's type (the one-pass path of [`DataSink`]).
 #[derive(Deserialize)]
-struct Wire<'a> {
-    #[serde(default)]
-    result: Option<Value>,
-    #[serde(default)]
-    code: Option<Value>,
-    #[serde(default)]
-    message: Option<Value>,
-    #[serde(default, borrow)]
-    data: Option<&'a RawValue>,
-    #[serde(default)]
-    request_id: Option<Value>,
-    #[serde(default, borrow)]
-    permission: Option<&'a RawValue>,
-}
-
-/// The envelope with `data` decoded straight into the caller's type.
-#[derive(Deserialize)]
-struct TypedWire<T> {
+struct Wire<'a, D> {
     #[serde(default)]
     result: Option<Value>,
     #[serde(default)]
@@ -125,11 +110,11 @@ struct TypedWire<T> {
     #[serde(default)]
     message: Option<Value>,
     #[serde(default = "Option::default")]
-    data: Option<T>,
+    data: Option<D>,
     #[serde(default)]
     request_id: Option<Value>,
-    #[serde(default)]
-    permission: Option<Value>,
+    #[serde(default, borrow)]
+    permission: Option<&'a RawValue>,
 }
 
 /// The one-pass path of `Client::send`: a success envelope is parsed once, its `data`
@@ -153,7 +138,7 @@ impl<T: DeserializeOwned + Send> DataSink for Typed<T> {
         }
         // The whole body checked for UTF-8 at once: cheaper than string by string.
         let text = std::str::from_utf8(&resp.body).ok()?;
-        let wire = serde_json::from_str::<TypedWire<T>>(text).ok()?;
+        let wire = serde_json::from_str::<Wire<'_, T>>(text).ok()?;
         let code = wire.code.as_ref().and_then(lenient_code);
         if !success(wire.result.as_ref(), code)? {
             return None;
@@ -174,7 +159,7 @@ impl<T: DeserializeOwned + Send> DataSink for Typed<T> {
                 .map(|m| clean_message(m, secrets))
                 .unwrap_or_default(),
             data: null_raw(),
-            permission: wire.permission.filter(|p| !p.is_null()),
+            permission: wire.permission.and_then(permission_value),
             retry_after: None,
         })
     }
@@ -246,7 +231,7 @@ pub(crate) fn parse(
 ) -> Result<RawResponse, Error> {
     // Only a JSON object is an envelope (serde would also read a struct from an array).
     let wire = (resp.body.trim_ascii_start().first() == Some(&b'{'))
-        .then(|| serde_json::from_slice::<Wire<'_>>(&resp.body).ok())
+        .then(|| serde_json::from_slice::<Wire<'_, &RawValue>>(&resp.body).ok())
         .flatten();
     if !(200..300).contains(&resp.status) {
         return Err(status_error(resp, wire, secrets));
@@ -289,7 +274,11 @@ pub(crate) fn parse(
 
 /// A non-2xx response.
 #[cold]
-fn status_error(resp: &HttpResponse, wire: Option<Wire<'_>>, secrets: Secrets<'_>) -> Error {
+fn status_error(
+    resp: &HttpResponse,
+    wire: Option<Wire<'_, &RawValue>>,
+    secrets: Secrets<'_>,
+) -> Error {
     let (body_code, body_message, body_request_id) = match wire {
         Some(w) => (
             w.code.as_ref().and_then(lenient_code),
