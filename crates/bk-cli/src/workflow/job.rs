@@ -486,14 +486,8 @@ async fn run_v2(
     let mut run = client
         .job()
         .run_script(req.biz, req.account, req.script)
-        .script_type(match req.language.as_str() {
-            "bat" => ScriptType::Bat,
-            "perl" => ScriptType::Perl,
-            "python" => ScriptType::Python,
-            "powershell" => ScriptType::Powershell,
-            "sql" => ScriptType::Sql,
-            _ => ScriptType::Shell,
-        })
+        // JOB v2 and v3 number script languages alike (1 shell ... 6 SQL).
+        .script_type(ScriptType::from(language(&req.language).code()))
         .ips(
             req.ips
                 .into_iter()
@@ -603,4 +597,30 @@ fn report(m: &ArgMatches, o: &Ended) -> Outcome {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bk_sdk::job::types::ScriptType;
+
+    /// Every `--language` name reaches the wire code both JOB versions document for it.
+    #[test]
+    fn languages_have_the_same_codes_in_v2_and_v3() {
+        for (name, code) in [
+            ("shell", 1),
+            ("bat", 2),
+            ("perl", 3),
+            ("python", 4),
+            ("powershell", 5),
+            ("sql", 6),
+        ] {
+            let v3 = language(name);
+            assert_eq!(v3.code(), code, "{name}");
+            assert_eq!(format!("{v3:?}").to_lowercase(), name);
+            // v2's enum names the same language under that code.
+            let v2 = ScriptType::from(v3.code());
+            assert_eq!(format!("{v2:?}").to_lowercase(), name);
+        }
+    }
 }
