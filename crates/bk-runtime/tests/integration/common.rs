@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use bk_runtime::{ApiMeta, Client, ClientBuilder, Method};
+use bk_runtime::{ApiMeta, Client, ClientBuilder, Error, ErrorKind, Method, TimeoutKind};
 use serde_json::Value;
 
 pub const APP_CODE: &str = "test-app";
@@ -214,3 +214,22 @@ pub const POST_API: ApiMeta = ApiMeta {
     sensitive: &["password"],
     cache_ttl_secs: None,
 };
+
+/// `(possibly_sent, message)` of a transport error; fails the test on any other kind.
+pub fn transport_failure(e: &Error) -> (bool, &str) {
+    match e.kind() {
+        ErrorKind::Transport {
+            possibly_sent,
+            message,
+        } => (*possibly_sent, message.as_str()),
+        k => panic!("expected Transport, got {k:?} ({e})"),
+    }
+}
+
+/// `(which, after)` of a timeout error; fails the test on any other kind.
+pub fn timeout_of(e: &Error) -> (TimeoutKind, Duration) {
+    match e.kind() {
+        ErrorKind::Timeout { which, after } => (*which, *after),
+        k => panic!("expected Timeout, got {k:?} ({e})"),
+    }
+}

@@ -6,7 +6,7 @@ use crate::common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bk_runtime::{ErrorKind, RetryPolicy, TimeoutKind};
+use bk_runtime::{RetryPolicy, TimeoutKind};
 use common::*;
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
@@ -107,19 +107,12 @@ async fn undeclared_oversized_body_is_rejected_while_reading() {
         .send::<_, Value>(&GET_API, &json!({}))
         .await
         .unwrap_err();
-    match e.kind() {
-        ErrorKind::Transport {
-            possibly_sent,
-            message,
-        } => {
-            assert!(*possibly_sent);
-            assert!(
-                message.contains("exceeds the limit of 1000 bytes"),
-                "{message}"
-            );
-        }
-        k => panic!("expected Transport, got {k:?}"),
-    }
+    let (possibly_sent, message) = transport_failure(&e);
+    assert!(possibly_sent);
+    assert!(
+        message.contains("exceeds the limit of 1000 bytes"),
+        "{message}"
+    );
 }
 
 /// A TLS server with the self-signed certificate answering [`ENVELOPE`].
@@ -171,17 +164,10 @@ async fn tls_certificates_are_verified_by_default() {
         .send::<_, Value>(&GET_API, &json!({}))
         .await
         .unwrap_err();
-    match e.kind() {
-        ErrorKind::Transport {
-            possibly_sent,
-            message,
-        } => {
-            // The handshake is part of connecting: nothing was sent.
-            assert!(!possibly_sent, "{e}");
-            assert!(message.contains("certificate"), "{message}");
-        }
-        k => panic!("expected Transport, got {k:?}"),
-    }
+    let (possibly_sent, message) = transport_failure(&e);
+    // The handshake is part of connecting: nothing was sent.
+    assert!(!possibly_sent, "{e}");
+    assert!(message.contains("certificate"), "{message}");
 }
 
 #[tokio::test]
@@ -215,11 +201,8 @@ async fn connect_timeout_covers_the_tls_handshake() {
         .send::<_, Value>(&GET_API, &json!({}))
         .await
         .unwrap_err();
-    match e.kind() {
-        ErrorKind::Timeout { which, after } => {
-            assert_eq!(*which, TimeoutKind::Connect);
-            assert_eq!(*after, Duration::from_millis(200));
-        }
-        k => panic!("expected Timeout(Connect), got {k:?}"),
-    }
+    assert_eq!(
+        timeout_of(&e),
+        (TimeoutKind::Connect, Duration::from_millis(200))
+    );
 }
