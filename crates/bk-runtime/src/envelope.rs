@@ -139,29 +139,13 @@ impl<T: DeserializeOwned + Send> DataSink for Typed<T> {
         // The whole body checked for UTF-8 at once: cheaper than string by string.
         let text = std::str::from_utf8(&resp.body).ok()?;
         let wire = serde_json::from_str::<Wire<'_, T>>(text).ok()?;
-        let code = wire.code.as_ref().and_then(lenient_code);
-        if !success(wire.result.as_ref(), code)? {
-            return None;
-        }
-        self.0 = wire.data;
-        Some(RawResponse {
-            http_status: resp.status,
-            request_id: wire
-                .request_id
-                .and_then(request_id_text)
-                .or_else(|| header_request_id(&resp.headers)),
-            result: true,
-            code: code.unwrap_or(0),
-            code_present: code.is_some(),
-            message: wire
-                .message
-                .and_then(message_text)
-                .map(|m| clean_message(m, secrets))
-                .unwrap_or_default(),
-            data: null_raw(),
-            permission: wire.permission.and_then(permission_value),
-            retry_after: None,
-        })
+        let raw = wire.into_response(resp, secrets, |ok, data| {
+            if ok {
+                self.0 = data;
+            }
+            null_raw()
+        })?;
+        raw.result.then_some(raw)
     }
 }
 
@@ -239,37 +223,50 @@ pub(crate) fn parse(
     let Some(wire) = wire else {
         return plain(resp, secrets, plain_json);
     };
-    let code = wire.code.as_ref().and_then(lenient_code);
-    let Some(result) = success(wire.result.as_ref(), code) else {
-        return plain(resp, secrets, plain_json);
-    };
-    let data = match wire.data {
-        Some(raw) => raw.to_owned(),
-        None => null_raw(),
-    };
-    Ok(RawResponse {
-        http_status: resp.status,
-        request_id: wire
-            .request_id
-            .and_then(request_id_text)
-            .or_else(|| header_request_id(&resp.headers)),
-        result,
-        code: code.unwrap_or(if result { 0 } else { -1 }),
-        code_present: code.is_some(),
-        message: wire
-            .message
-            .and_then(message_text)
-            .map(|m| clean_message(m, secrets))
-            .unwrap_or_default(),
-        data,
-        permission: wire.permission.and_then(permission_value),
-        // Only a failure carries the hint on (`api_error`).
-        retry_after: if result {
-            None
-        } else {
-            retry_after(&resp.headers)
-        },
-    })
+    match wire.into_response(resp, secrets, |_, data| {
+        data.map_or_else(null_raw, |d| d.to_owned())
+    }) {
+        Some(raw) => Ok(raw),
+        None => plain(resp, secrets, plain_json),
+    }
+}
+
+impl<D> Wire<'_, D> {
+    /// The envelope of a 2xx response, `data` turned into the response's by `keep` (told
+    /// whether the envelope says success); `None` when the body has neither `result` nor
+    /// `code` (not an envelope).
+    fn into_response(
+        self,
+        resp: &HttpResponse,
+        secrets: Secrets<'_>,
+        keep: impl FnOnce(bool, Option<D>) -> Box<RawValue>,
+    ) -> Option<RawResponse> {
+        let code = self.code.as_ref().and_then(lenient_code);
+        let result = success(self.result.as_ref(), code)?;
+        Some(RawResponse {
+            http_status: resp.status,
+            request_id: self
+                .request_id
+                .and_then(request_id_text)
+                .or_else(|| header_request_id(&resp.headers)),
+            result,
+            code: code.unwrap_or(if result { 0 } else { -1 }),
+            code_present: code.is_some(),
+            message: self
+                .message
+                .and_then(message_text)
+                .map(|m| clean_message(m, secrets))
+                .unwrap_or_default(),
+            data: keep(result, self.data),
+            permission: self.permission.and_then(permission_value),
+            // Only a failure carries the hint on (`api_error`).
+            retry_after: if result {
+                None
+            } else {
+                retry_after(&resp.headers)
+            },
+        })
+    }
 }
 
 /// A non-2xx response.
